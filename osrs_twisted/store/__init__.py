@@ -1,0 +1,1 @@
+"""Persistence: one interface, an embedded SQLite backend and a PostgreSQL one."""
