@@ -1,0 +1,126 @@
+"""Cross-connection micro-batching in front of the model thread.
+
+One batch is in flight at a time. A request that arrives while the pool is
+idle goes at once, alone, so a lone bot waits for nothing; requests that
+arrive while a batch runs queue per model and leave together, up to
+``max_batch`` rows, as soon as the running batch returns. There is no timed
+collection window: the batch size follows the load by itself.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Callable, Optional, Sequence
+
+import attrs
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
+
+from osrs_twisted.inference.metrics import InferenceMetrics
+from osrs_twisted.policy import LoadedModel, PreparedRow
+
+#: Runs one batch of rows for one model off the reactor thread; fires with
+#: one encoded reply line per row, in order.
+RunBatch = Callable[[LoadedModel, Sequence[PreparedRow]], "Deferred[list[bytes]]"]
+
+
+class Overloaded(Exception):
+    """The bound on queued requests is reached."""
+
+
+@attrs.define
+class _Waiting:
+    row: PreparedRow
+    reply: "Deferred[bytes]"
+    since: float
+
+
+@attrs.define
+class _ModelQueue:
+    model: LoadedModel
+    waiting: deque[_Waiting] = attrs.field(factory=deque)
+
+
+class Batcher:
+    """Stacks requests for the same model into one ``predict`` call."""
+
+    def __init__(
+        self,
+        run_batch: RunBatch,
+        clock: IReactorTime,
+        metrics: InferenceMetrics,
+        max_batch: int,
+        max_queued: int,
+    ) -> None:
+        self._run_batch = run_batch
+        self._clock = clock
+        self._metrics = metrics
+        self._max_batch = max_batch
+        self._max_queued = max_queued
+        self._queues: dict[str, _ModelQueue] = {}
+        self._queued = 0
+        self._busy = False
+        self._drained: list[Deferred[None]] = []
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for the model thread (not counting the running batch)."""
+        return self._queued
+
+    def submit(self, model: LoadedModel, row: PreparedRow) -> "Deferred[bytes]":
+        """Queue one row; fires with its encoded reply line. Raises
+        :class:`Overloaded` at once when the queue is full."""
+        if self._queued >= self._max_queued:
+            raise Overloaded(f"{self._queued} requests are already waiting for the model")
+        queue = self._queues.get(model.name)
+        if queue is None or queue.model is not model:
+            queue = self._queues[model.name] = _ModelQueue(model)
+        reply: Deferred[bytes] = Deferred()
+        queue.waiting.append(_Waiting(row, reply, self._clock.seconds()))
+        self._queued += 1
+        self._metrics.set_queued(self._queued)
+        if not self._busy:
+            self._dispatch()
+        return reply
+
+    def drained(self) -> "Deferred[None]":
+        """Fires when nothing is queued or running: for a graceful stop."""
+        if not self._busy and not self._queued:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._drained.append(d)
+        return d
+
+    def _oldest_queue(self) -> Optional[_ModelQueue]:
+        waiting = [q for q in self._queues.values() if q.waiting]
+        return min(waiting, key=lambda q: q.waiting[0].since, default=None)
+
+    def _dispatch(self) -> None:
+        queue = self._oldest_queue()
+        if queue is None:
+            drained, self._drained = self._drained, []
+            for d in drained:
+                if not d.called:
+                    d.callback(None)
+            return
+        take = min(len(queue.waiting), self._max_batch)
+        batch = [queue.waiting.popleft() for _ in range(take)]
+        self._queued -= take
+        self._metrics.set_queued(self._queued)
+        self._metrics.batches.add(take)
+        self._busy = True
+        self._run_batch(queue.model, [w.row for w in batch]).addBoth(self._finished, batch)
+
+    def _finished(self, result: "list[bytes] | Failure", batch: list[_Waiting]) -> None:
+        now = self._clock.seconds()
+        latency = self._metrics.latency_ms
+        if isinstance(result, Failure):
+            for waiting in batch:
+                waiting.reply.errback(result)
+        else:
+            for waiting, line in zip(batch, result):
+                latency.add((now - waiting.since) * 1000.0)
+                waiting.reply.callback(line)
+        self._busy = False
+        self._dispatch()

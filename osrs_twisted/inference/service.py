@@ -1,0 +1,57 @@
+"""The ``tcp`` service: listeners for the line protocol and a graceful stop."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from twisted.application import strports
+from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.interfaces import IReactorCore, IReactorTime
+from twisted.logger import Logger
+
+from osrs_twisted.inference.batching import Batcher
+from osrs_twisted.inference.metrics import InferenceMetrics
+from osrs_twisted.inference.pool import ModelPoolService
+from osrs_twisted.inference.protocol import InferenceFactory
+
+log = Logger()
+
+
+class InferenceService(MultiService):
+    """Listens on every ``--tcp`` endpoint; on stop, refuses new requests and
+    lets queued ones finish (within ``drain_timeout`` seconds)."""
+
+    def __init__(
+        self,
+        pool: ModelPoolService,
+        endpoints: Sequence[str],
+        reactor: IReactorCore,
+        max_line_bytes: int,
+        max_inflight: int,
+        max_batch: int,
+        max_queued: int,
+        drain_timeout: float = 10.0,
+    ) -> None:
+        super().__init__()
+        self.reactor = reactor
+        self.metrics = InferenceMetrics()
+        self.batcher = Batcher(pool.run_batch, reactor, self.metrics, max_batch, max_queued)  # type: ignore[arg-type]
+        self.factory = InferenceFactory(pool.registry, self.batcher, self.metrics, max_line_bytes, max_inflight)
+        self.drain_timeout = drain_timeout
+        for description in endpoints:
+            strports.service(description, self.factory, reactor=reactor).setServiceParent(self)
+
+    @inlineCallbacks
+    def stopService(self) -> "Deferred[None]":  # type: ignore[override]
+        self.factory.stopping = True
+        yield super().stopService()
+        queued = self.batcher.queued
+        drained = self.batcher.drained()
+        drained.addTimeout(self.drain_timeout, self.reactor)  # type: ignore[arg-type]
+        try:
+            yield drained
+        except Exception:
+            log.warn("stopped with {queued} inference request(s) unanswered", queued=self.batcher.queued)
+        else:
+            log.info("inference drained ({queued} request(s) were waiting)", queued=queued)

@@ -1,0 +1,259 @@
+"""``twistd osrs`` options, exactly as ``configuration.md`` tables them.
+
+Precedence is command line > environment > default. A repeatable flag given
+on the command line replaces its default (and its environment value) rather
+than adding to it. Every invalid combination is a ``UsageError``, which
+twistd reports as one line before exiting non-zero.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional
+
+from twisted.internet import endpoints
+from twisted.python import usage
+
+DEFAULT_HTTP = "tcp:8080:interface=127.0.0.1"
+DEFAULT_TCP = "tcp:5555:interface=127.0.0.1"
+DEFAULT_DATABASE = "sqlite:///osrs.sqlite3"
+DEFAULT_WIKI_URL = "https://prices.runescape.wiki/api/v1/osrs"
+DEFAULT_WIKI_USER_AGENT = (
+    "osrs-twisted/0.1 (OSRS bot-fleet price sync; https://github.com/osrs-twisted/osrs-twisted)"
+)
+
+#: Job name → seconds between runs; ``0`` disables a job.
+DEFAULT_JOB_INTERVALS: Mapping[str, int] = {
+    "sync_mapping": 86400,
+    "sync_latest": 60,
+    "sync_5m": 300,
+    "sync_1h": 3600,
+    "sync_6h": 3600,
+    "sync_24h": 3600,
+    "prune": 86400,
+}
+
+_ROLES = {"http": "http-only", "tcp": "tcp-only"}
+_JOB_MODES = {"off": "no-jobs", "only": "jobs-only"}
+
+
+def _positive_int(name: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"--{name} must be a whole number, not {text!r}") from None
+        if value <= 0:
+            raise ValueError(f"--{name} must be at least 1, not {value}")
+        return value
+
+    parse.coerceDoc = "A whole number of at least 1."  # type: ignore[attr-defined]
+    return parse
+
+
+def _port_description(port: str, variable: str) -> str:
+    if not port.isdigit():
+        raise usage.UsageError(f"{variable} must be a port number, not {port!r}")
+    return f"tcp:{port}:interface=127.0.0.1"
+
+
+def _check_endpoint(option: str, description: str) -> None:
+    try:
+        endpoints._parseServer(description, None)  # type: ignore[attr-defined]
+    except Exception as e:
+        raise usage.UsageError(f"--{option} {description!r} is not a valid endpoint: {e}") from None
+
+
+def parse_job_interval(text: str) -> tuple[str, int]:
+    """``JOB=SECONDS`` → (job, seconds), naming what was wrong otherwise."""
+    job, sep, seconds = text.partition("=")
+    job = job.strip()
+    if not sep or job not in DEFAULT_JOB_INTERVALS:
+        known = ", ".join(DEFAULT_JOB_INTERVALS)
+        raise usage.UsageError(f"--job-interval {text!r}: expected JOB=SECONDS with JOB one of {known}")
+    try:
+        value = int(seconds)
+    except ValueError:
+        raise usage.UsageError(f"--job-interval {text!r}: SECONDS must be a whole number") from None
+    if value < 0:
+        raise usage.UsageError(f"--job-interval {text!r}: SECONDS must be 0 (off) or more")
+    return job, value
+
+
+class _RecordedParameter(usage.CoerceParameter):
+    """A parameter that notes it came from the command line, so the
+    environment does not override it."""
+
+    def __init__(self, options: usage.Options, coerce: Callable[[str], Any], given: set[str]) -> None:
+        super().__init__(options, coerce)  # type: ignore[no-untyped-call]
+        self.given = given
+
+    def dispatch(self, parameterName: str, value: Optional[str]) -> None:
+        self.given.add(parameterName)
+        super().dispatch(parameterName, value)  # type: ignore[no-untyped-call]
+
+
+class Options(usage.Options):
+    """Options of the ``osrs`` plugin; see ``configuration.md``."""
+
+    synopsis = "[osrs options]"
+    longdesc = (
+        "Serve pvp-ml policy inference over TCP (BotScript line protocol) and the "
+        "OSRS items/prices HTTP API on one reactor, with background price sync jobs."
+    )
+
+    optFlags = [
+        ["http-only", None, "Serve HTTP only (no TCP inference). Env: OSRS_ROLE=http"],
+        ["tcp-only", None, "Serve TCP inference only (no HTTP). Env: OSRS_ROLE=tcp"],
+        ["no-jobs", None, "Run no background jobs. Env: OSRS_JOBS=off"],
+        ["jobs-only", None, "A worker: background jobs and /health only. Env: OSRS_JOBS=only"],
+        ["no-demo-model", None, "Drop the built-in untrained `demo` model. Env: OSRS_DEMO_MODEL=off"],
+    ]
+
+    optParameters: list[list[Any]] = [
+        ["models", None, "./models", "Directory of *.zip models, named by file stem. Env: OSRS_MODELS, or MODEL_PATH naming a directory"],
+        ["default-model", None, None, "Model for requests without `model`. Env: OSRS_DEFAULT_MODEL"],
+        ["device", None, "cpu", "Torch device for the models (cpu, cuda, cuda:1). Env: OSRS_DEVICE"],
+        ["database", None, DEFAULT_DATABASE, "sqlite:///path or postgresql://user@host:port/db. Env: DATABASE_URL"],
+        ["wiki-url", None, DEFAULT_WIKI_URL, "OSRS Wiki prices API base. Env: OSRS_WIKI_URL"],
+        ["wiki-user-agent", None, DEFAULT_WIKI_USER_AGENT, "User-Agent sent to the Wiki. Env: OSRS_WIKI_USER_AGENT"],
+        ["admin-token", None, None, "Bearer token for admin endpoints. Env: OSRS_ADMIN_TOKEN"],
+        ["max-line-bytes", None, 1048576, "Longest TCP request line. Env: OSRS_MAX_LINE_BYTES", _positive_int("max-line-bytes")],
+        ["max-batch", None, 256, "Most rows in one model call. Env: OSRS_MAX_BATCH", _positive_int("max-batch")],
+        ["max-inflight", None, 64, "Requests in flight per connection. Env: OSRS_MAX_INFLIGHT", _positive_int("max-inflight")],
+        ["max-queued", None, 8192, "Requests waiting for the model, all connections. Env: OSRS_MAX_QUEUED", _positive_int("max-queued")],
+        ["max-body-bytes", None, 1048576, "Largest HTTP request body. Env: OSRS_MAX_BODY_BYTES", _positive_int("max-body-bytes")],
+        ["retention-days", None, 30, "Prune price buckets and heartbeats older than this. Env: OSRS_RETENTION_DAYS", _positive_int("retention-days")],
+        ["items-file", None, None, "Offline item list in /mapping shape. Env: OSRS_ITEMS_FILE"],
+        ["stale-after", None, 1800, "A price older than this many seconds is stale. Env: OSRS_STALE_AFTER", _positive_int("stale-after")],
+    ]
+
+    _env_parameters: Mapping[str, str] = {
+        "models": "OSRS_MODELS",
+        "default-model": "OSRS_DEFAULT_MODEL",
+        "device": "OSRS_DEVICE",
+        "database": "DATABASE_URL",
+        "wiki-url": "OSRS_WIKI_URL",
+        "wiki-user-agent": "OSRS_WIKI_USER_AGENT",
+        "admin-token": "OSRS_ADMIN_TOKEN",
+        "max-line-bytes": "OSRS_MAX_LINE_BYTES",
+        "max-batch": "OSRS_MAX_BATCH",
+        "max-inflight": "OSRS_MAX_INFLIGHT",
+        "max-queued": "OSRS_MAX_QUEUED",
+        "max-body-bytes": "OSRS_MAX_BODY_BYTES",
+        "retention-days": "OSRS_RETENTION_DAYS",
+        "items-file": "OSRS_ITEMS_FILE",
+        "stale-after": "OSRS_STALE_AFTER",
+    }
+
+    def __init__(self, environ: Optional[Mapping[str, str]] = None) -> None:
+        super().__init__()
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self["http"] = [DEFAULT_HTTP]
+        self["tcp"] = [DEFAULT_TCP]
+        self["model"] = []
+        self["job-interval"] = dict(DEFAULT_JOB_INTERVALS)
+        self._given: set[str] = set()
+        self._given_parameters: set[str] = set()
+        self._given_jobs: set[str] = set()
+        for name in self._env_parameters:
+            handler = self._dispatch[name]  # type: ignore[has-type]
+            coerce = handler.coerce if isinstance(handler, usage.CoerceParameter) else str
+            self._dispatch[name] = _RecordedParameter(self, coerce, self._given_parameters)
+
+    def opt_http(self, description: str) -> None:
+        """HTTP endpoint (strports); repeat for several; replaces the default. Env: OSRS_HTTP or HTTP_PORT"""
+        self._append("http", description)
+
+    def opt_tcp(self, description: str) -> None:
+        """Inference endpoint (strports); repeat for several; replaces the default. Env: OSRS_TCP or TCP_PORT"""
+        self._append("tcp", description)
+
+    def opt_model(self, path: str) -> None:
+        """One model file; repeatable. Env: MODEL_PATH naming a file"""
+        self._append("model", path)
+
+    def opt_job_interval(self, text: str) -> None:
+        """JOB=SECONDS: one job's interval, 0 disables it; repeatable. Env: OSRS_JOB_INTERVALS"""
+        job, seconds = parse_job_interval(text)
+        self._given_jobs.add(job)
+        self["job-interval"][job] = seconds
+
+    def _append(self, key: str, value: str) -> None:
+        if key not in self._given:
+            self._given.add(key)
+            self[key] = []
+        self[key].append(value)
+
+    def postOptions(self) -> None:
+        self._apply_environment()
+        self._check_combinations()
+        for option in ("http", "tcp"):
+            for description in self[option]:
+                _check_endpoint(option, description)
+        for path in self["model"]:
+            if not Path(path).is_file():
+                raise usage.UsageError(f"--model {path}: no such file")
+        items_file = self["items-file"]
+        if items_file is not None and not Path(items_file).is_file():
+            raise usage.UsageError(f"--items-file {items_file}: no such file")
+
+    def _apply_environment(self) -> None:
+        """Fill what the command line left unset from the environment."""
+        env = self.environ
+        for name, variable in self._env_parameters.items():
+            if name in self._given_parameters or variable not in env:
+                continue
+            coerce = self._dispatch[name].coerce
+            try:
+                self[name] = coerce(env[variable])
+            except ValueError as e:
+                raise usage.UsageError(f"{variable}={env[variable]!r}: {e}") from None
+        for option, listVariable, portVariable in (
+            ("http", "OSRS_HTTP", "HTTP_PORT"),
+            ("tcp", "OSRS_TCP", "TCP_PORT"),
+        ):
+            if option in self._given:
+                continue
+            if env.get(listVariable, "").split():
+                self[option] = env[listVariable].split()
+            elif portVariable in env:
+                self[option] = [_port_description(env[portVariable], portVariable)]
+        self._apply_model_path(env)
+        for text in filter(str.strip, env.get("OSRS_JOB_INTERVALS", "").split(",")):
+            job, seconds = parse_job_interval(text)
+            if job not in self._given_jobs:
+                self["job-interval"][job] = seconds
+        self._apply_switch(env, "OSRS_ROLE", _ROLES)
+        self._apply_switch(env, "OSRS_JOBS", _JOB_MODES)
+        if env.get("OSRS_DEMO_MODEL", "").lower() == "off":
+            self["no-demo-model"] = 1
+
+    def _apply_model_path(self, env: Mapping[str, str]) -> None:
+        path = env.get("MODEL_PATH")
+        if not path:
+            return
+        if Path(path).is_dir():
+            if "models" not in self._given_parameters and "OSRS_MODELS" not in env:
+                self["models"] = path
+        elif "model" not in self._given:
+            self["model"] = [path]
+
+    def _apply_switch(self, env: Mapping[str, str], variable: str, choices: Mapping[str, str]) -> None:
+        if variable not in env:
+            return
+        value = env[variable].lower()
+        if value not in choices:
+            raise usage.UsageError(f"{variable}={env[variable]!r}: expected one of {', '.join(choices)}")
+        if not any(self[flag] for flag in choices.values()):
+            self[choices[value]] = 1
+
+    def _check_combinations(self) -> None:
+        if self["http-only"] and self["tcp-only"]:
+            raise usage.UsageError("--http-only and --tcp-only exclude each other")
+        if self["jobs-only"]:
+            for other in ("http-only", "tcp-only", "no-jobs"):
+                if self[other]:
+                    raise usage.UsageError(f"--jobs-only and --{other} exclude each other")
+
