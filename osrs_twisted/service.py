@@ -1,0 +1,172 @@
+"""Assembly: ``makeService(options, reactor=...)`` builds the whole process.
+
+Children, started in this order and stopped in the reverse one, each waiting
+for the one before: ``store``, ``models``, ``tcp``, ``http``, ``jobs``. The
+reactor and every collaborator are passed in; nothing here is global.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import attrs
+from twisted.application import strports
+from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
+from twisted.internet.interfaces import IReactorCore
+from twisted.logger import Logger
+
+from osrs_twisted.health import Check, CheckFunction, HealthRegistry
+from osrs_twisted.http.api import HealthOnlyResource, HttpApi
+from osrs_twisted.http.site import ApiSite
+from osrs_twisted.inference.pool import ModelPoolService
+from osrs_twisted.inference.service import InferenceService
+from osrs_twisted.policy import ModelLoadError, ModelRegistry, load_registry
+from osrs_twisted.store.factory import open_store
+from osrs_twisted.store.interface import IStore
+from osrs_twisted.store.service import StoreService
+
+log = Logger()
+
+
+class StartupError(Exception):
+    """A configuration that cannot start; the message is the one line shown."""
+
+
+@attrs.frozen
+class Roles:
+    """Which sides this process serves, from ``--http-only``/``--tcp-only``/``--jobs-only``/``--no-jobs``."""
+
+    http: bool
+    tcp: bool
+    jobs: bool
+    api: bool
+
+    @classmethod
+    def from_options(cls, options: Any) -> "Roles":
+        if options["jobs-only"]:
+            return cls(http=True, tcp=False, jobs=True, api=False)
+        return cls(
+            http=not options["tcp-only"],
+            tcp=not options["http-only"],
+            jobs=not options["no-jobs"],
+            api=not options["tcp-only"],
+        )
+
+
+class OsrsService(MultiService):
+    """Stops its children one at a time, last started first, each within a
+    bound, so listeners close before the work they feed is torn down."""
+
+    def __init__(self, reactor: IReactorCore, stop_timeout: float = 15.0) -> None:
+        super().__init__()
+        self.reactor = reactor
+        self.stop_timeout = stop_timeout
+
+    @inlineCallbacks
+    def stopService(self) -> "Deferred[None]":  # type: ignore[override]
+        self.running = 0
+        for child in reversed(list(self)):
+            d = maybeDeferred(child.stopService)
+            d.addTimeout(self.stop_timeout, self.reactor)  # type: ignore[arg-type]
+            try:
+                yield d
+            except Exception as e:
+                log.warn("service {name} did not stop cleanly: {error}", name=child.name, error=e)
+        log.info("osrs stopped")
+
+
+def _load_models(options: Any) -> ModelRegistry:
+    try:
+        registry = load_registry(
+            Path(options["models"]) if options["models"] else None,
+            [Path(p) for p in options["model"]],
+            demo=not options["no-demo-model"],
+            default_model=options["default-model"],
+            device=options["device"],
+        )
+    except (ModelLoadError, ValueError) as e:
+        raise StartupError(str(e)) from None
+    for warning in registry.warnings:
+        log.warn("{warning}", warning=warning)
+    for path, error in registry.skipped:
+        log.warn("skipped model file {path}: {error}", path=str(path), error=error)
+    return registry
+
+
+def _softened(check: CheckFunction) -> CheckFunction:
+    """A component whose failure leaves another served side working makes
+    the process degraded, not failing."""
+
+    def soft() -> Check:
+        result = check()
+        if result.status == "failing":
+            return attrs.evolve(result, status="degraded")
+        return result
+
+    return soft
+
+
+def _store_check(store: IStore) -> Check:
+    state = store.health()
+    figures = {"backend": state.backend, "schemaVersion": state.schema_version}
+    return Check("ok" if state.reachable else "failing", state.detail, figures)
+
+
+def makeService(options: Any, reactor: Optional[IReactorCore] = None) -> OsrsService:
+    """Build the ``osrs`` service tree from parsed :class:`Options`."""
+    if reactor is None:
+        from twisted.internet import reactor as default_reactor
+
+        reactor = default_reactor  # type: ignore[assignment]
+    assert reactor is not None
+    roles = Roles.from_options(options)
+    root = OsrsService(reactor)
+    health = HealthRegistry()
+
+    store: Optional[IStore] = None
+    if roles.api or roles.jobs:
+        try:
+            store = open_store(options["database"], reactor)
+        except ValueError as e:
+            raise StartupError(str(e)) from None
+        store_service = StoreService(store)
+        store_service.setName("store")
+        store_service.setServiceParent(root)
+        store_check = lambda: _store_check(store)  # noqa: E731
+        health.register("store", _softened(store_check) if roles.tcp else store_check)
+
+    registry: Optional[ModelRegistry] = None
+    if roles.tcp or roles.api:
+        registry = _load_models(options)
+        if "demo" in registry.names:
+            log.warn("the built-in model `demo` is untrained: it answers with random-weight actions")
+    if roles.tcp:
+        assert registry is not None
+        pool = ModelPoolService(registry, reactor)  # type: ignore[arg-type]
+        pool.setName("models")
+        pool.setServiceParent(root)
+        health.register("models", _softened(pool.check) if roles.api else pool.check)
+        inference = InferenceService(
+            pool,
+            options["tcp"],
+            reactor,
+            max_line_bytes=options["max-line-bytes"],
+            max_inflight=options["max-inflight"],
+            max_batch=options["max-batch"],
+            max_queued=options["max-queued"],
+        )
+        inference.setName("tcp")
+        inference.setServiceParent(root)
+
+    if roles.http:
+        api = HttpApi(health, store=store, models=registry)
+        resource = api.resource() if roles.api else HealthOnlyResource(api)
+        site = ApiSite(resource, options["max-body-bytes"])
+        http = MultiService()
+        http.setName("http")
+        for description in options["http"]:
+            strports.service(description, site, reactor=reactor).setServiceParent(http)
+        http.setServiceParent(root)
+    return root
