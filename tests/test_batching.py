@@ -1,0 +1,119 @@
+"""Cross-connection batching with fake pools: lone requests go at once,
+waiting ones leave together, results find their own connection."""
+
+from __future__ import annotations
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from osrs_twisted.inference.batching import Batcher, Overloaded
+from osrs_twisted.inference.metrics import InferenceMetrics
+from tests.inference_fakes import FakeModel, FakeRow, ManualPool, SynchronousPool, request
+from tests.test_inference_protocol import connect, make_factory, replies
+
+
+def row(value: float) -> FakeRow:
+    return FakeRow(value, True)
+
+
+class BatcherTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.pool = ManualPool()
+        self.clock = Clock()
+        self.metrics = InferenceMetrics()
+        self.model = FakeModel("m")
+
+    def batcher(self, max_batch: int = 256, max_queued: int = 100) -> Batcher:
+        return Batcher(self.pool.run_batch, self.clock, self.metrics, max_batch, max_queued)
+
+    def test_lone_request_goes_at_once(self) -> None:
+        batcher = Batcher(SynchronousPool().run_batch, self.clock, self.metrics, 256, 100)
+        reply = self.successResultOf(batcher.submit(self.model, row(4)))
+        self.assertIn(b'"action":[4]', reply)
+
+    def test_waiting_requests_leave_in_one_batch(self) -> None:
+        batcher = self.batcher()
+        first = batcher.submit(self.model, row(0))
+        rest = [batcher.submit(self.model, row(i)) for i in range(1, 6)]
+        self.assertEqual([len(rows) for _, rows in self.pool.batches], [1])
+        self.assertEqual(batcher.queued, 5)
+        self.pool.release()
+        self.assertIn(b'"action":[0]', self.successResultOf(first))
+        self.assertEqual([len(rows) for _, rows in self.pool.batches], [1, 5])
+        self.pool.release()
+        for i, d in enumerate(rest, start=1):
+            self.assertIn(b'"action":[%d]' % i, self.successResultOf(d))
+        self.assertEqual(self.metrics.batches.count, 2)
+        self.assertEqual(self.metrics.batches.maximum, 5)
+        self.assertEqual(self.metrics.latency_ms.count, 6)
+
+    def test_max_batch(self) -> None:
+        batcher = self.batcher(max_batch=2)
+        for i in range(6):
+            batcher.submit(self.model, row(i))
+        while self.pool.pending:
+            self.pool.release()
+        self.assertEqual([len(rows) for _, rows in self.pool.batches], [1, 2, 2, 1])
+
+    def test_models_batch_separately_oldest_first(self) -> None:
+        other = FakeModel("other")
+        batcher = self.batcher()
+        batcher.submit(self.model, row(0))
+        batcher.submit(other, row(1))
+        batcher.submit(self.model, row(2))
+        batcher.submit(other, row(3))
+        while self.pool.pending:
+            self.pool.release()
+        self.assertEqual(
+            [(name, [r.value for r in rows]) for name, rows in self.pool.batches],
+            [("m", [0.0]), ("other", [1.0, 3.0]), ("m", [2.0])],
+        )
+
+    def test_bound_on_queued(self) -> None:
+        batcher = self.batcher(max_queued=2)
+        batcher.submit(self.model, row(0))
+        batcher.submit(self.model, row(1))
+        batcher.submit(self.model, row(2))
+        self.assertRaises(Overloaded, batcher.submit, self.model, row(3))
+        self.pool.release()
+        batcher.submit(self.model, row(3))
+
+    def test_failure_reaches_its_batch_only(self) -> None:
+        batcher = self.batcher()
+        first = batcher.submit(self.model, row(0))
+        second = batcher.submit(self.model, row(1))
+        self.pool.fail(RuntimeError("boom"))
+        self.failureResultOf(first, RuntimeError)
+        self.pool.release()
+        self.assertIn(b'"action":[1]', self.successResultOf(second))
+
+    def test_drained(self) -> None:
+        batcher = self.batcher()
+        self.successResultOf(batcher.drained())
+        batcher.submit(self.model, row(0))
+        batcher.submit(self.model, row(1))
+        drained = batcher.drained()
+        self.assertNoResult(drained)
+        self.pool.release()
+        self.assertNoResult(drained)
+        self.pool.release()
+        self.successResultOf(drained)
+
+
+class ConnectionsShareBatchesTests(SynchronousTestCase):
+    def test_many_connections_one_batch_results_routed(self) -> None:
+        pool = ManualPool()
+        factory = make_factory(pool)
+        connections = [connect(factory) for _ in range(6)]
+        for i, (protocol, _) in enumerate(connections):
+            protocol.dataReceived(request(10 + i, id=i) + b"\n" + request(20 + i) + b"\n")
+        self.assertEqual([len(rows) for _, rows in pool.batches], [1])
+        pool.release()
+        self.assertEqual([len(rows) for _, rows in pool.batches], [1, 11])
+        pool.release()
+        for i, (_, transport) in enumerate(connections):
+            first, second = replies(transport)
+            self.assertEqual((first["action"], first["id"]), ([10 + i], i))
+            self.assertEqual(second["action"], [20 + i])
+            self.assertNotIn("id", second)
+        self.assertEqual(factory.metrics.replies, 12)
