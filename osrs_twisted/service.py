@@ -18,7 +18,7 @@ from twisted.internet.interfaces import IReactorCore
 from twisted.logger import Logger
 
 from osrs_twisted.health import Check, CheckFunction, HealthRegistry
-from osrs_twisted.http.api import HealthOnlyResource, HttpApi
+from osrs_twisted.http.api import HealthOnlyResource, HttpApi, HttpSettings
 from osrs_twisted.http.site import ApiSite
 from osrs_twisted.inference.pool import ModelPoolService
 from osrs_twisted.inference.service import InferenceService
@@ -161,7 +161,8 @@ def makeService(options: Any, reactor: Optional[IReactorCore] = None) -> OsrsSer
         inference.setServiceParent(root)
 
     if roles.http:
-        api = HttpApi(health, store=store, models=registry)
+        settings = HttpSettings(stale_after=options["stale-after"], admin_token=options["admin-token"])
+        api = HttpApi(health, reactor, settings, store=store, models=registry)  # type: ignore[arg-type]
         resource = api.resource() if roles.api else HealthOnlyResource(api)
         site = ApiSite(resource, options["max-body-bytes"])
         http = MultiService()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Optional
 
+import attrs
+
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
@@ -14,7 +17,8 @@ from osrs_twisted.health import HealthRegistry
 from osrs_twisted.http.errors import CODES, ApiError
 from osrs_twisted.http.health import HealthRoutes
 from osrs_twisted.http.routing import app, json_response
-from osrs_twisted.store.interface import StoreUnavailable
+from osrs_twisted.policy import ModelRegistry
+from osrs_twisted.store.interface import IStore, StoreUnavailable
 
 log = Logger()
 
@@ -54,15 +58,32 @@ class ErrorHandlers:
         return json_response(request, {"error": "internal server error", "code": "internal"}, 500)
 
 
+@attrs.frozen
+class HttpSettings:
+    """The options the routes read."""
+
+    stale_after: int = 1800
+    admin_token: Optional[str] = None
+
+
 class HttpApi(ErrorHandlers, HealthRoutes):
     """Every route of the API, bound to the collaborators given here."""
 
     app = app
 
-    def __init__(self, health: HealthRegistry, **collaborators: Any) -> None:
+    def __init__(
+        self,
+        health: HealthRegistry,
+        clock: IReactorTime,
+        settings: HttpSettings = HttpSettings(),
+        store: Optional[IStore] = None,
+        models: Optional[ModelRegistry] = None,
+    ) -> None:
         self.health = health
-        for name, value in collaborators.items():
-            setattr(self, name, value)
+        self.clock = clock
+        self.settings = settings
+        self.store = store
+        self.models = models
 
     def resource(self) -> IResource:
         return self.app.resource()
