@@ -1,0 +1,1 @@
+"""Background jobs and the clients they use (the OSRS Wiki prices API)."""
