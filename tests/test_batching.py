@@ -58,15 +58,14 @@ class BatcherTests(SynchronousTestCase):
     def test_models_batch_separately_oldest_first(self) -> None:
         other = FakeModel("other")
         batcher = self.batcher()
-        batcher.submit(self.model, row(0))
-        batcher.submit(other, row(1))
-        batcher.submit(self.model, row(2))
-        batcher.submit(other, row(3))
+        for model, value in ((self.model, 0), (other, 1), (self.model, 2), (other, 3)):
+            batcher.submit(model, row(value))
+            self.clock.advance(0.001)
         while self.pool.pending:
             self.pool.release()
         self.assertEqual(
             [(name, [r.value for r in rows]) for name, rows in self.pool.batches],
-            [("m", [0.0]), ("other", [1.0, 3.0]), ("m", [2.0])],
+            [("m", [0]), ("other", [1, 3]), ("m", [2])],
         )
 
     def test_bound_on_queued(self) -> None:

@@ -1,0 +1,96 @@
+"""The real plugin in a subprocess: ``twist osrs`` on free loopback ports,
+``/health`` read with treq, an inference over TCP, and a SIGTERM stop that
+runs shutdown to the end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from typing import Any
+
+import treq
+from twisted.internet import reactor
+from twisted.internet.defer import inlineCallbacks
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.protocol import Protocol
+from twisted.internet.task import deferLater
+from twisted.trial.unittest import TestCase
+from twisted.web.client import HTTPConnectionPool
+
+from osrs_twisted.policy.builtin import NHENV_HEAD_SIZES
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _LineClient(Protocol):
+    def __init__(self) -> None:
+        self.data = b""
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data += data
+
+
+class TwistOsrsTests(TestCase):
+    timeout = 120
+
+    @inlineCallbacks
+    def test_serves_and_stops_on_sigterm(self) -> Any:
+        http_port, tcp_port = free_port(), free_port()
+        workdir = self.mktemp()
+        os.makedirs(workdir)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OSRS_", "DATABASE_URL", "MODEL_PATH"))}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "twisted", "--log-format=json", "osrs",
+             "--http", f"tcp:{http_port}:interface=127.0.0.1", "--tcp", f"tcp:{tcp_port}:interface=127.0.0.1",
+             "--database", "sqlite:///osrs.sqlite3", "--no-jobs"],
+            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        self.addCleanup(lambda: process.poll() is None and process.kill())
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        self.addCleanup(pool.closeCachedConnections)
+
+        body = None
+        for _ in range(300):
+            if process.poll() is not None:
+                self.fail(f"server exited early: {process.stdout.read().decode()}")  # type: ignore[union-attr]
+            try:
+                response = yield treq.get(f"http://127.0.0.1:{http_port}/health", pool=pool)
+                body = yield response.json()
+                break
+            except Exception:
+                yield deferLater(reactor, 0.1, lambda: None)
+        self.assertIsNotNone(body, "the server never answered /health")
+        self.assertEqual(response.code, 200)
+        self.assertEqual(body["status"], "degraded", "only built-in models are loaded")
+        self.assertEqual(body["checks"]["store"]["status"], "ok")
+        self.assertIn("demo", body["checks"]["models"]["loaded"])
+
+        client = _LineClient()
+        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", tcp_port), client)
+        request = {"model": "demo", "obs": [[0.0] * 176], "actionMasks": [[True] * n for n in NHENV_HEAD_SIZES],
+                   "deterministic": True, "id": 1}
+        client.transport.write(json.dumps(request).encode() + b"\n")  # type: ignore[union-attr]
+        for _ in range(100):
+            if client.data.endswith(b"\n"):
+                break
+            yield deferLater(reactor, 0.05, lambda: None)
+        reply = json.loads(client.data)
+        self.assertEqual(len(reply["action"]), len(NHENV_HEAD_SIZES))
+        self.assertEqual(reply["id"], 1)
+        client.transport.loseConnection()  # type: ignore[union-attr]
+
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+        self.assertEqual(process.returncode, -signal.SIGTERM, output.decode())
+        events = [json.loads(line) for line in output.decode().splitlines() if line.startswith("{")]
+        formats = [event.get("log_format", "") for event in events]
+        self.assertTrue(any("osrs stopped" in f for f in formats), formats[-10:])
+        self.assertFalse([e for e in events if e.get("log_level", {}).get("name") in ("error", "critical")])
