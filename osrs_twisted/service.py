@@ -89,7 +89,7 @@ def _load_models(options: Any) -> ModelRegistry:
     except (ModelLoadError, ValueError) as e:
         raise StartupError(str(e)) from None
     for warning in registry.warnings:
-        log.warn("{warning}", warning=warning)
+        log.warn("{model_warning}", model_warning=warning)
     for path, error in registry.skipped:
         log.warn("skipped model file {path}: {error}", path=str(path), error=error)
     return registry
@@ -131,7 +131,7 @@ def makeService(options: Any, reactor: Optional[IReactorCore] = None) -> OsrsSer
             store = open_store(options["database"], reactor)
         except ValueError as e:
             raise StartupError(str(e)) from None
-        store_service = StoreService(store)
+        store_service = StoreService(store, reactor)
         store_service.setName("store")
         store_service.setServiceParent(root)
         store_check = lambda: _store_check(store)  # noqa: E731

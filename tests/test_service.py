@@ -56,11 +56,15 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertEqual(self.names(service), ["store", "http", "jobs"])
 
     def test_tcp_only(self) -> None:
-        service, reactor = build(["--database", self.database, "--tcp-only"])
+        service, reactor = build(["--database", self.database, "--tcp-only", "--no-jobs"])
         self.assertEqual(self.names(service), ["models", "tcp"])
         service.startService()
         self.addCleanup(service.stopService)
         self.assertEqual([port for port, *_ in reactor.tcpServers], [5555])
+
+    def test_tcp_only_keeps_jobs_unless_told(self) -> None:
+        service, _ = build(["--database", self.database, "--tcp-only"])
+        self.assertEqual(self.names(service), ["store", "models", "tcp", "jobs"])
 
     def test_jobs_only(self) -> None:
         service, reactor = build(["--database", self.database, "--jobs-only"])

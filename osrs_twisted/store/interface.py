@@ -42,6 +42,11 @@ class SchemaTooNew(StoreError):
     """The database carries a schema version newer than this code knows."""
 
 
+class RunStateError(StoreError):
+    """The run does not exist, or is not in the state the call needs
+    (``start_run`` needs ``queued``)."""
+
+
 class RunInProgress(StoreError):
     """A run of this job is queued or running already."""
 
