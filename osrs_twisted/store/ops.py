@@ -1,0 +1,346 @@
+"""Every store operation, written once for both backends, with row mapping.
+
+Ops yield :mod:`~osrs_twisted.store.steps` and get results back; the backend
+decides how each step reaches its database. Write ops yield :class:`Notify`
+only when something changed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from osrs_twisted.store.interface import (
+    TOPIC_BUCKETS,
+    TOPIC_HEARTBEATS,
+    TOPIC_ITEMS,
+    TOPIC_PRICES,
+    TOPIC_RUNS,
+    RunInProgress,
+    RunStateError,
+)
+from osrs_twisted.store.records import (
+    Heartbeat,
+    Item,
+    JobRun,
+    LatestPrice,
+    PriceBucket,
+    RunState,
+    Timestep,
+)
+from osrs_twisted.store.steps import Bulk, Dialect, Notify, Op, Query
+
+Row = Sequence[Any]
+
+ITEM_COLUMNS = 'id, name, examine, members, lowalch, highalch, "limit", value, icon, updated'
+PRICE_COLUMNS = "item_id, high, high_time, low, low_time"
+BUCKET_COLUMNS = "item_id, timestep, ts, avg_high, avg_low, high_volume, low_volume"
+RUN_COLUMNS = (
+    'id, job, "trigger", slot, state, attempts, queued_at, started_at, finished_at, '
+    "duration_ms, error, result, owner, lease_until"
+)
+HEARTBEAT_COLUMNS = "instance_id, payload, received_at"
+
+
+def _upsert(table: str, columns: str, key: str) -> str:
+    names = [c.strip() for c in columns.split(",")]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in names if c not in key.split(", "))
+    return f"INSERT INTO {table} ({columns}) VALUES {{values}} ON CONFLICT ({key}) DO UPDATE SET {updates}"
+
+
+UPSERT_ITEMS = _upsert("items", ITEM_COLUMNS, "id")
+UPSERT_PRICES = _upsert("latest_prices", PRICE_COLUMNS, "item_id")
+UPSERT_BUCKETS = _upsert("price_buckets", BUCKET_COLUMNS, "item_id, timestep, ts")
+
+
+def item_from_row(row: Row) -> Item:
+    return Item(row[0], row[1], row[2], bool(row[3]), *row[4:10])
+
+
+def price_from_row(row: Row) -> LatestPrice:
+    return LatestPrice(*row)
+
+
+def bucket_from_row(row: Row) -> PriceBucket:
+    avg_high, avg_low = (None if v is None else float(v) for v in row[3:5])
+    return PriceBucket(row[0], row[1], row[2], avg_high, avg_low, row[5], row[6])
+
+
+def run_from_row(row: Row) -> JobRun:
+    return JobRun(
+        id=row[0],
+        job=row[1],
+        trigger=row[2],
+        slot=row[3],
+        state=row[4],
+        attempts=row[5],
+        queued_at=row[6],
+        started_at=row[7],
+        finished_at=row[8],
+        duration_ms=row[9],
+        error=row[10],
+        result=None if row[11] is None else json.loads(row[11]),
+        owner=row[12],
+        lease_until=row[13],
+    )
+
+
+def heartbeat_from_row(row: Row) -> Heartbeat:
+    return Heartbeat(row[0], json.loads(row[1]), row[2])
+
+
+def _dump(value: Mapping[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _bulk(sql: str, topic: str, rows: Mapping[Any, tuple[Any, ...]], width: int) -> Op[int]:
+    """Upsert rows (deduplicated by key, last one wins: PostgreSQL refuses one
+    statement touching a row twice) and signal ``topic``."""
+    if not rows:
+        return 0
+    yield Bulk(sql, list(rows.values()), width)
+    yield Notify(topic)
+    return len(rows)
+
+
+# items
+
+
+def upsert_items(items: Iterable[Item]) -> Op[int]:
+    rows = {
+        i.id: (i.id, i.name, i.examine, i.members, i.lowalch, i.highalch, i.limit, i.value, i.icon, i.updated)
+        for i in items
+    }
+    return (yield from _bulk(UPSERT_ITEMS, TOPIC_ITEMS, rows, 10))
+
+
+def get_item(item_id: int) -> Op[Optional[Item]]:
+    row = (yield Query(f"SELECT {ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,))).first()
+    return None if row is None else item_from_row(row)
+
+
+def all_items() -> Op[list[Item]]:
+    result = yield Query(f"SELECT {ITEM_COLUMNS} FROM items ORDER BY id")
+    return [item_from_row(r) for r in result.rows]
+
+
+def count_items() -> Op[int]:
+    result = yield Query("SELECT COUNT(*) FROM items")
+    return int(result.rows[0][0])
+
+
+# latest prices
+
+
+def upsert_latest_prices(prices: Iterable[LatestPrice]) -> Op[int]:
+    rows = {p.item_id: (p.item_id, p.high, p.high_time, p.low, p.low_time) for p in prices}
+    return (yield from _bulk(UPSERT_PRICES, TOPIC_PRICES, rows, 5))
+
+
+def get_latest_price(item_id: int) -> Op[Optional[LatestPrice]]:
+    row = (yield Query(f"SELECT {PRICE_COLUMNS} FROM latest_prices WHERE item_id = ?", (item_id,))).first()
+    return None if row is None else price_from_row(row)
+
+
+def all_latest_prices() -> Op[list[LatestPrice]]:
+    result = yield Query(f"SELECT {PRICE_COLUMNS} FROM latest_prices ORDER BY item_id")
+    return [price_from_row(r) for r in result.rows]
+
+
+# price buckets
+
+
+def upsert_buckets(buckets: Iterable[PriceBucket]) -> Op[int]:
+    rows = {
+        (b.item_id, b.timestep, b.timestamp): (
+            b.item_id, b.timestep, b.timestamp, b.avg_high, b.avg_low, b.high_volume, b.low_volume
+        )
+        for b in buckets
+    }
+    return (yield from _bulk(UPSERT_BUCKETS, TOPIC_BUCKETS, rows, 7))
+
+
+def price_history(
+    item_id: int, timestep: Timestep, since: Optional[int], until: Optional[int], limit: int
+) -> Op[list[PriceBucket]]:
+    where = ["item_id = ?", "timestep = ?"]
+    params: list[Any] = [item_id, timestep]
+    if since is not None:
+        where.append("ts >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("ts <= ?")
+        params.append(until)
+    result = yield Query(
+        f"SELECT {BUCKET_COLUMNS} FROM (SELECT {BUCKET_COLUMNS} FROM price_buckets "
+        f"WHERE {' AND '.join(where)} ORDER BY ts DESC LIMIT ?) newest ORDER BY ts",
+        (*params, limit),
+    )
+    return [bucket_from_row(r) for r in result.rows]
+
+
+def newest_buckets(timestep: Timestep) -> Op[list[PriceBucket]]:
+    cols = ", ".join("b." + c.strip() for c in BUCKET_COLUMNS.split(","))
+    result = yield Query(
+        f"SELECT {cols} FROM price_buckets b JOIN ("
+        "SELECT item_id, MAX(ts) AS ts FROM price_buckets WHERE timestep = ? GROUP BY item_id"
+        ") m ON b.item_id = m.item_id AND b.ts = m.ts WHERE b.timestep = ? ORDER BY b.item_id",
+        (timestep, timestep),
+    )
+    return [bucket_from_row(r) for r in result.rows]
+
+
+def prune(before: int) -> Op[Mapping[str, int]]:
+    buckets = (yield Query("DELETE FROM price_buckets WHERE ts < ?", (before,))).rowcount
+    heartbeats = (yield Query("DELETE FROM heartbeats WHERE received_at < ?", (before,))).rowcount
+    if buckets:
+        yield Notify(TOPIC_BUCKETS)
+    if heartbeats:
+        yield Notify(TOPIC_HEARTBEATS)
+    return {"buckets": buckets, "heartbeats": heartbeats}
+
+
+# job runs
+
+
+def _run_or_raise(row: Optional[Row], run_id: int, wanted: str) -> JobRun:
+    if row is None:
+        raise RunStateError(f"run {run_id} does not exist or is not {wanted}")
+    return run_from_row(row)
+
+
+def claim_scheduled_run(job: str, slot: int, owner: str, now: int, lease_seconds: int) -> Op[Optional[JobRun]]:
+    lease = now + lease_seconds
+    row = (yield Query(
+        'INSERT INTO job_runs (job, "trigger", slot, state, attempts, queued_at, started_at, owner, lease_until) '
+        "VALUES (?, 'schedule', ?, 'running', 1, ?, ?, ?, ?) "
+        "ON CONFLICT (job, slot) WHERE \"trigger\" = 'schedule' DO NOTHING "
+        f"RETURNING {RUN_COLUMNS}",
+        (job, slot, now, now, owner, lease),
+    )).first()
+    if row is None:
+        row = (yield Query(
+            "UPDATE job_runs SET attempts = attempts + 1, owner = ?, lease_until = ?, started_at = ? "
+            "WHERE job = ? AND slot = ? AND \"trigger\" = 'schedule' AND state = 'running' "
+            f"AND lease_until < ? RETURNING {RUN_COLUMNS}",
+            (owner, lease, now, job, slot, now),
+        )).first()
+    if row is None:
+        return None
+    yield Notify(TOPIC_RUNS)
+    return run_from_row(row)
+
+
+def create_manual_run(dialect: Dialect, job: str, now: int) -> Op[JobRun]:
+    if dialect.lock_job:
+        yield Query(dialect.lock_job, (job,))
+    busy = (yield Query(
+        "SELECT id FROM job_runs WHERE job = ? AND (state = 'queued' OR (state = 'running' "
+        "AND (lease_until IS NULL OR lease_until >= ?))) ORDER BY id DESC LIMIT 1",
+        (job, now),
+    )).first()
+    if busy is not None:
+        raise RunInProgress(job, busy[0])
+    row = (yield Query(
+        'INSERT INTO job_runs (job, "trigger", slot, state, attempts, queued_at) '
+        f"VALUES (?, 'manual', NULL, 'queued', 0, ?) RETURNING {RUN_COLUMNS}",
+        (job, now),
+    )).first()
+    assert row is not None, "INSERT ... RETURNING gives its row"
+    yield Notify(TOPIC_RUNS)
+    return run_from_row(row)
+
+
+def start_run(run_id: int, owner: str, now: int, lease_seconds: int) -> Op[JobRun]:
+    row = (yield Query(
+        "UPDATE job_runs SET state = 'running', attempts = attempts + 1, started_at = ?, owner = ?, "
+        f"lease_until = ? WHERE id = ? AND state = 'queued' RETURNING {RUN_COLUMNS}",
+        (now, owner, now + lease_seconds, run_id),
+    )).first()
+    run = _run_or_raise(row, run_id, "queued")
+    yield Notify(TOPIC_RUNS)
+    return run
+
+
+def finish_run(
+    run_id: int,
+    state: RunState,
+    now: int,
+    duration_ms: int,
+    error: Optional[str],
+    result: Optional[Mapping[str, Any]],
+) -> Op[JobRun]:
+    if state not in ("succeeded", "failed"):
+        raise ValueError(f"a run finishes as succeeded or failed, not {state!r}")
+    row = (yield Query(
+        "UPDATE job_runs SET state = ?, finished_at = ?, duration_ms = ?, error = ?, result = ?, "
+        f"lease_until = NULL WHERE id = ? RETURNING {RUN_COLUMNS}",
+        (state, now, duration_ms, error, None if result is None else _dump(result), run_id),
+    )).first()
+    run = _run_or_raise(row, run_id, "known")
+    yield Notify(TOPIC_RUNS)
+    return run
+
+
+def get_run(run_id: int) -> Op[Optional[JobRun]]:
+    row = (yield Query(f"SELECT {RUN_COLUMNS} FROM job_runs WHERE id = ?", (run_id,))).first()
+    return None if row is None else run_from_row(row)
+
+
+def list_runs(job: Optional[str], state: Optional[RunState], limit: int) -> Op[list[JobRun]]:
+    where, params = ["1 = 1"], []
+    if job is not None:
+        where.append("job = ?")
+        params.append(job)
+    if state is not None:
+        where.append("state = ?")
+        params.append(state)
+    result = yield Query(
+        f"SELECT {RUN_COLUMNS} FROM job_runs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+        (*params, limit),
+    )
+    return [run_from_row(r) for r in result.rows]
+
+
+def last_runs() -> Op[Mapping[str, JobRun]]:
+    result = yield Query(
+        f"SELECT {RUN_COLUMNS} FROM job_runs WHERE id IN (SELECT MAX(id) FROM job_runs GROUP BY job) ORDER BY job"
+    )
+    return {run.job: run for run in map(run_from_row, result.rows)}
+
+
+def last_success(job: str) -> Op[Optional[JobRun]]:
+    row = (yield Query(
+        f"SELECT {RUN_COLUMNS} FROM job_runs WHERE job = ? AND state = 'succeeded' ORDER BY id DESC LIMIT 1",
+        (job,),
+    )).first()
+    return None if row is None else run_from_row(row)
+
+
+# heartbeats
+
+
+def add_heartbeat(heartbeat: Heartbeat) -> Op[None]:
+    yield Query(
+        f"INSERT INTO heartbeats ({HEARTBEAT_COLUMNS}) VALUES (?, ?, ?)",
+        (heartbeat.instance_id, _dump(heartbeat.payload), heartbeat.received_at),
+    )
+    yield Notify(TOPIC_HEARTBEATS)
+
+
+def latest_heartbeats() -> Op[list[Heartbeat]]:
+    result = yield Query(
+        f"SELECT {HEARTBEAT_COLUMNS} FROM heartbeats h WHERE NOT EXISTS ("
+        "SELECT 1 FROM heartbeats n WHERE n.instance_id = h.instance_id AND "
+        "(n.received_at > h.received_at OR (n.received_at = h.received_at AND n.id > h.id))"
+        ") ORDER BY received_at DESC, instance_id"
+    )
+    return [heartbeat_from_row(r) for r in result.rows]
+
+
+def heartbeats_for(instance_id: str, limit: int) -> Op[list[Heartbeat]]:
+    result = yield Query(
+        f"SELECT {HEARTBEAT_COLUMNS} FROM heartbeats WHERE instance_id = ? ORDER BY received_at DESC, id DESC LIMIT ?",
+        (instance_id, limit),
+    )
+    return [heartbeat_from_row(r) for r in result.rows]
