@@ -60,7 +60,7 @@ def _port_description(port: str, variable: str) -> str:
 
 def _check_endpoint(option: str, description: str) -> None:
     try:
-        endpoints._parseServer(description, None)  # type: ignore[attr-defined]
+        endpoints._parseServer(description, None)
     except Exception as e:
         raise usage.UsageError(f"--{option} {description!r} is not a valid endpoint: {e}") from None
 
@@ -86,12 +86,12 @@ class _RecordedParameter(usage.CoerceParameter):
     environment does not override it."""
 
     def __init__(self, options: usage.Options, coerce: Callable[[str], Any], given: set[str]) -> None:
-        super().__init__(options, coerce)  # type: ignore[no-untyped-call]
+        super().__init__(options, coerce)
         self.given = given
 
     def dispatch(self, parameterName: str, value: Optional[str]) -> None:
         self.given.add(parameterName)
-        super().dispatch(parameterName, value)  # type: ignore[no-untyped-call]
+        super().dispatch(parameterName, value)
 
 
 class Options(usage.Options):
@@ -158,7 +158,7 @@ class Options(usage.Options):
         self._given_parameters: set[str] = set()
         self._given_jobs: set[str] = set()
         for name in self._env_parameters:
-            handler = self._dispatch[name]  # type: ignore[has-type]
+            handler = self._dispatch[name]
             coerce = handler.coerce if isinstance(handler, usage.CoerceParameter) else str
             self._dispatch[name] = _RecordedParameter(self, coerce, self._given_parameters)
 

@@ -13,10 +13,11 @@ from typing import Any, Optional
 import attrs
 from twisted.application import strports
 from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
-from twisted.internet.interfaces import IReactorCore
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from osrs_twisted.catalog import Catalog
 from osrs_twisted.health import Check, CheckFunction, HealthRegistry
 from osrs_twisted.http.api import HealthOnlyResource, HttpApi, HttpSettings
 from osrs_twisted.http.site import ApiSite
@@ -59,19 +60,21 @@ class OsrsService(MultiService):
     """Stops its children one at a time, last started first, each within a
     bound, so listeners close before the work they feed is torn down."""
 
-    def __init__(self, reactor: IReactorCore, stop_timeout: float = 15.0) -> None:
+    def __init__(self, reactor: IReactorTime, stop_timeout: float = 15.0) -> None:
         super().__init__()
         self.reactor = reactor
         self.stop_timeout = stop_timeout
 
-    @inlineCallbacks
-    def stopService(self) -> "Deferred[None]":  # type: ignore[override]
+    def stopService(self) -> "Deferred[None]":
+        return Deferred.fromCoroutine(self._stop())
+
+    async def _stop(self) -> None:
         self.running = 0
         for child in reversed(list(self)):
-            d = maybeDeferred(child.stopService)
-            d.addTimeout(self.stop_timeout, self.reactor)  # type: ignore[arg-type]
+            stopped = maybeDeferred(child.stopService)
+            stopped.addTimeout(self.stop_timeout, self.reactor)
             try:
-                yield d
+                await stopped
             except Exception as e:
                 log.warn("service {name} did not stop cleanly: {error}", name=child.name, error=e)
         log.info("osrs stopped")
@@ -90,8 +93,6 @@ def _load_models(options: Any) -> ModelRegistry:
         raise StartupError(str(e)) from None
     for warning in registry.warnings:
         log.warn("{model_warning}", model_warning=warning)
-    for path, error in registry.skipped:
-        log.warn("skipped model file {path}: {error}", path=str(path), error=error)
     return registry
 
 
@@ -114,13 +115,15 @@ def _store_check(store: IStore) -> Check:
     return Check("ok" if state.reachable else "failing", state.detail, figures)
 
 
-def makeService(options: Any, reactor: Optional[IReactorCore] = None) -> OsrsService:
-    """Build the ``osrs`` service tree from parsed :class:`Options`."""
-    if reactor is None:
-        from twisted.internet import reactor as default_reactor
+def makeService(options: Any, reactor: Any = None) -> OsrsService:
+    """Build the ``osrs`` service tree from parsed :class:`Options`.
 
-        reactor = default_reactor  # type: ignore[assignment]
-    assert reactor is not None
+    ``reactor`` defaults to the global one only here, at the edge; everything
+    below receives it. It must provide time, threads and the listeners the
+    endpoint descriptions name (a real reactor, or ``MemoryReactorClock``).
+    """
+    if reactor is None:
+        from twisted.internet import reactor
     roles = Roles.from_options(options)
     root = OsrsService(reactor)
     health = HealthRegistry()
@@ -144,7 +147,7 @@ def makeService(options: Any, reactor: Optional[IReactorCore] = None) -> OsrsSer
             log.warn("the built-in model `demo` is untrained: it answers with random-weight actions")
     if roles.tcp:
         assert registry is not None
-        pool = ModelPoolService(registry, reactor)  # type: ignore[arg-type]
+        pool = ModelPoolService(registry, reactor)
         pool.setName("models")
         pool.setServiceParent(root)
         health.register("models", _softened(pool.check) if roles.api else pool.check)
@@ -161,12 +164,21 @@ def makeService(options: Any, reactor: Optional[IReactorCore] = None) -> OsrsSer
         inference.setServiceParent(root)
 
     if roles.http:
-        settings = HttpSettings(stale_after=options["stale-after"], admin_token=options["admin-token"])
-        api = HttpApi(health, reactor, settings, store=store, models=registry)  # type: ignore[arg-type]
-        resource = api.resource() if roles.api else HealthOnlyResource(api)
-        site = ApiSite(resource, options["max-body-bytes"])
+        settings = HttpSettings(
+            stale_after=options["stale-after"],
+            admin_token=options["admin-token"],
+            max_body_bytes=options["max-body-bytes"],
+        )
         http = MultiService()
         http.setName("http")
+        catalog: Optional[Catalog] = None
+        if roles.api:
+            assert store is not None
+            catalog = Catalog(store, reactor)
+            catalog.setServiceParent(http)
+        api = HttpApi(health, reactor, settings, store=store, models=registry, catalog=catalog)
+        resource = api.resource() if roles.api else HealthOnlyResource(api)
+        site = ApiSite(resource, settings.max_body_bytes)
         for description in options["http"]:
             strports.service(description, site, reactor=reactor).setServiceParent(http)
         http.setServiceParent(root)

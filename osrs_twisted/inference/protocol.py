@@ -48,7 +48,8 @@ class InferenceProtocol(LineReceiver):
 
     def connectionMade(self) -> None:
         self.factory.metrics.connections += 1
-        self.transport.registerProducer(self, True)
+        assert self.transport is not None
+        self.transport.registerProducer(self, True)  # type: ignore[attr-defined]
 
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
         self.factory.metrics.connections -= 1
@@ -93,7 +94,8 @@ class InferenceProtocol(LineReceiver):
             self.factory.metrics.replies += len(ready)
             self.transport.writeSequence(ready)  # type: ignore[arg-type]
         if self._closing and not replies:
-            self.transport.loseConnection()
+            if self.transport is not None:
+                self.transport.loseConnection()
             return
         self._update_reading()
 
@@ -125,7 +127,7 @@ class InferenceProtocol(LineReceiver):
 class InferenceFactory(Factory):
     """Shared state of every connection: the models, the batcher, the bounds."""
 
-    protocol = InferenceProtocol  # type: ignore[assignment]
+    protocol = InferenceProtocol
 
     def __init__(
         self,

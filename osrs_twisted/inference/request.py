@@ -106,7 +106,7 @@ def parse_request(line: bytes, models: ModelLookup) -> InferenceRequest:
     for required in ("obs", "actionMasks"):
         if required not in data:
             raise RequestError("bad_request", f"{required} is required", request_id)
-    flags = [_flag(data, key, request_id) for key in _FLAGS]
+    log_prob, entropy, value, probs = (_flag(data, key, request_id) for key in _FLAGS)
     extensions = _extensions(data, request_id)
     deterministic = data.get("deterministic", False)
     if type(deterministic) not in (bool, list):
@@ -117,7 +117,9 @@ def parse_request(line: bytes, models: ModelLookup) -> InferenceRequest:
         )
     model = _model(data, models, request_id)
     try:
-        row = model.prepare(data["obs"], data["actionMasks"], deterministic, *flags, extensions)
+        row = model.prepare(
+            data["obs"], data["actionMasks"], deterministic, log_prob, entropy, value, probs, extensions
+        )
     except PolicyInputError as e:
         raise RequestError("bad_request", str(e), request_id) from None
     return InferenceRequest(model, row, request_id)

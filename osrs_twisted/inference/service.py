@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from twisted.application import strports
 from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.interfaces import IReactorCore, IReactorTime
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from osrs_twisted.inference.batching import Batcher
@@ -26,7 +25,7 @@ class InferenceService(MultiService):
         self,
         pool: ModelPoolService,
         endpoints: Sequence[str],
-        reactor: IReactorCore,
+        reactor: Any,
         max_line_bytes: int,
         max_inflight: int,
         max_batch: int,
@@ -36,21 +35,23 @@ class InferenceService(MultiService):
         super().__init__()
         self.reactor = reactor
         self.metrics = InferenceMetrics()
-        self.batcher = Batcher(pool.run_batch, reactor, self.metrics, max_batch, max_queued)  # type: ignore[arg-type]
+        self.batcher = Batcher(pool.run_batch, reactor, self.metrics, max_batch, max_queued)
         self.factory = InferenceFactory(pool.registry, self.batcher, self.metrics, max_line_bytes, max_inflight)
         self.drain_timeout = drain_timeout
         for description in endpoints:
             strports.service(description, self.factory, reactor=reactor).setServiceParent(self)
 
-    @inlineCallbacks
-    def stopService(self) -> "Deferred[None]":  # type: ignore[override]
+    def stopService(self) -> "Deferred[None]":
+        return Deferred.fromCoroutine(self._stop())
+
+    async def _stop(self) -> None:
         self.factory.stopping = True
-        yield super().stopService()
+        await super().stopService()
         queued = self.batcher.queued
         drained = self.batcher.drained()
-        drained.addTimeout(self.drain_timeout, self.reactor)  # type: ignore[arg-type]
+        drained.addTimeout(self.drain_timeout, self.reactor)
         try:
-            yield drained
+            await drained
         except Exception:
             log.warn("stopped with {queued} inference request(s) unanswered", queued=self.batcher.queued)
         else:
