@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 import orjson
+from twisted.web import http
 from twisted.web.resource import IResource
 from twisted.web.server import Request, Site
 
@@ -60,7 +61,9 @@ class LimitedRequest(Request):
 
     def _refuse(self) -> None:
         self._refused = True
-        self.channel.transport.write(_too_large_response(self.max_body_bytes))
+        transport = self.channel.transport
+        assert transport is not None
+        transport.write(_too_large_response(self.max_body_bytes))
         self.channel.loseConnection()
 
 
@@ -79,5 +82,5 @@ class ApiSite(Site):
     def __init__(self, resource: IResource, max_body_bytes: int) -> None:
         super().__init__(resource, requestFactory=limited_request_factory(max_body_bytes))
 
-    def log(self, request: Request) -> None:
+    def log(self, request: http.Request) -> None:
         """Access logging is off."""

@@ -1,0 +1,103 @@
+"""Query-string parsing shared by the routes: each bad value is a 400 naming
+its parameter (or, on the seed's paths, a ``{"detail": ...}`` error)."""
+
+from __future__ import annotations
+
+import re
+from typing import Optional, Sequence, TypeVar
+
+from twisted.web.iweb import IRequest
+
+from osrs_twisted.http.errors import ApiError
+
+S = TypeVar("S", bound=str)
+
+#: At most 18 digits: every such value fits a 64-bit database column.
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+
+_TRUE = ("true", "1", "yes")
+_FALSE = ("false", "0", "no")
+
+#: The seed (FastAPI) answered query validation errors with 422.
+SEED_INVALID = 422
+
+
+def _error(message: str, seed_style: bool) -> ApiError:
+    if seed_style:
+        return ApiError(SEED_INVALID, message, seed_style=True)
+    return ApiError(400, message)
+
+
+def query_str(request: IRequest, name: str, seed_style: bool = False) -> Optional[str]:
+    """The parameter's last value, or None when absent."""
+    values = request.args.get(name.encode("ascii"))
+    if not values:
+        return None
+    try:
+        value: str = values[-1].decode("utf-8")
+    except UnicodeDecodeError:
+        raise _error(f"{name} is not valid UTF-8", seed_style) from None
+    return value
+
+
+def required_str(request: IRequest, name: str, seed_style: bool = False) -> str:
+    value = query_str(request, name, seed_style)
+    if value is None or value == "":
+        raise _error(f"query parameter {name} is required", seed_style)
+    return value
+
+
+def parse_int(raw: str, name: str, minimum: int, seed_style: bool = False) -> int:
+    """``raw`` as an integer of at least ``minimum``, else an error naming ``name``."""
+    what = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
+    if not _INTEGER.fullmatch(raw.strip()) or int(raw) < minimum:
+        raise _error(f"{name} must be {what}, got {raw!r}", seed_style)
+    return int(raw)
+
+
+def query_int(request: IRequest, name: str, minimum: int = 0, seed_style: bool = False) -> Optional[int]:
+    raw = query_str(request, name, seed_style)
+    return None if raw is None else parse_int(raw, name, minimum, seed_style)
+
+
+def query_limit(request: IRequest, default: int, cap: int) -> int:
+    """``limit``: a positive integer, capped at ``cap``."""
+    value = query_int(request, "limit", minimum=1)
+    return default if value is None else min(value, cap)
+
+
+def query_offset(request: IRequest) -> int:
+    value = query_int(request, "offset", minimum=0)
+    return 0 if value is None else value
+
+
+def query_bool(request: IRequest, name: str) -> Optional[bool]:
+    raw = query_str(request, name)
+    if raw is None:
+        return None
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise _error(f"{name} must be true or false, got {raw!r}", False)
+
+
+def query_choice(request: IRequest, name: str, choices: Sequence[S], default: S) -> S:
+    raw = query_str(request, name)
+    if raw is None:
+        return default
+    for choice in choices:
+        if raw == choice:
+            return choice
+    raise _error(f"{name} must be one of {', '.join(choices)}, got {raw!r}", False)
+
+
+def query_ids(request: IRequest, name: str, cap: int) -> list[int]:
+    """A required comma-separated list of item ids, at most ``cap`` of them."""
+    raw = required_str(request, name)
+    parts = [part for part in raw.split(",") if part.strip()]
+    if not parts:
+        raise _error(f"{name} must list item ids separated by commas, got {raw!r}", False)
+    if len(parts) > cap:
+        raise _error(f"{name} lists {len(parts)} ids; at most {cap} are allowed", False)
+    return [parse_int(part, name, 0) for part in parts]

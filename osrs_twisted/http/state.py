@@ -1,0 +1,53 @@
+"""What every route mixin may use: the settings and the collaborators that
+:class:`~osrs_twisted.http.api.HttpApi` injects, declared once for mypy."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import attrs
+from twisted.internet.interfaces import IReactorTime
+
+from osrs_twisted.catalog import Catalog, Snapshot
+from osrs_twisted.health import HealthRegistry
+from osrs_twisted.policy import ModelRegistry
+from osrs_twisted.store.interface import IStore, StoreUnavailable
+
+#: The largest ``limit`` any route accepts; larger values are capped to it.
+MAX_LIMIT = 1000
+
+
+@attrs.frozen
+class HttpSettings:
+    """The options the routes read."""
+
+    stale_after: int = 1800
+    admin_token: Optional[str] = None
+    #: Largest request body, also after gzip inflation (``--max-body-bytes``).
+    max_body_bytes: int = 1048576
+    max_limit: int = MAX_LIMIT
+
+
+class ApiState:
+    """The injected state, as the resource mixins see it."""
+
+    health: HealthRegistry
+    clock: IReactorTime
+    settings: HttpSettings
+    store: Optional[IStore]
+    models: Optional[ModelRegistry]
+    catalog: Optional[Catalog]
+
+    def now(self) -> int:
+        return int(self.clock.seconds())
+
+    def require_store(self) -> IStore:
+        if self.store is None:
+            raise StoreUnavailable("this process has no store")
+        return self.store
+
+    def snapshot(self) -> Snapshot:
+        """The catalog's current snapshot (hot reads never wait on the store)."""
+        if self.catalog is None:
+            raise StoreUnavailable("this process has no item catalog")
+        return self.catalog.snapshot()
