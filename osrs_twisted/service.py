@@ -12,12 +12,14 @@ from typing import Any, Optional
 
 import attrs
 from twisted.application import strports
-from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from osrs_twisted.catalog import Catalog
+from osrs_twisted.gate import GatedFactory, StartGate
 from osrs_twisted.health import Check, CheckFunction, HealthRegistry
 from osrs_twisted.http.api import HealthOnlyResource, HttpApi, HttpSettings
 from osrs_twisted.http.site import ApiSite
@@ -80,6 +82,40 @@ class OsrsService(MultiService):
         log.info("osrs stopped")
 
 
+class HttpReadiness(Service):
+    """Opens the HTTP gate once start-up is done: the store's schema current
+    (or the store found unreachable) and the item catalog's first load tried.
+    A schema newer than this code stops the server."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        gate: StartGate,
+        store_service: Optional[StoreService],
+        catalog: Optional[Catalog],
+    ) -> None:
+        self.reactor = reactor
+        self.gate = gate
+        self.store_service = store_service
+        self.catalog = catalog
+
+    def startService(self) -> None:
+        super().startService()
+        ready = self.store_service.whenStarted() if self.store_service else succeed(None)
+        if self.catalog is not None:
+            catalog = self.catalog
+            ready.addCallback(lambda _: catalog.start())
+        ready.addCallbacks(lambda _: self.gate.open(), self._cannot_start)
+
+    def _cannot_start(self, failure: Failure) -> None:
+        log.critical("osrs cannot start: {error}", error=failure.getErrorMessage())
+        self.reactor.stop()
+
+    def stopService(self) -> "Deferred[None]":
+        super().stopService()
+        return self.catalog.stop() if self.catalog is not None else succeed(None)
+
+
 def _load_models(options: Any) -> ModelRegistry:
     try:
         registry = load_registry(
@@ -129,6 +165,7 @@ def makeService(options: Any, reactor: Any = None) -> OsrsService:
     health = HealthRegistry()
 
     store: Optional[IStore] = None
+    store_service: Optional[StoreService] = None
     if roles.api or roles.jobs:
         try:
             store = open_store(options["database"], reactor)
@@ -143,8 +180,6 @@ def makeService(options: Any, reactor: Any = None) -> OsrsService:
     registry: Optional[ModelRegistry] = None
     if roles.tcp or roles.api:
         registry = _load_models(options)
-        if "demo" in registry.names:
-            log.warn("the built-in model `demo` is untrained: it answers with random-weight actions")
     if roles.tcp:
         assert registry is not None
         pool = ModelPoolService(registry, reactor)
@@ -171,14 +206,12 @@ def makeService(options: Any, reactor: Any = None) -> OsrsService:
         )
         http = MultiService()
         http.setName("http")
-        catalog: Optional[Catalog] = None
-        if roles.api:
-            assert store is not None
-            catalog = Catalog(store, reactor)
-            catalog.setServiceParent(http)
+        catalog = Catalog(store, reactor) if roles.api and store is not None else None
+        gate = StartGate()
+        HttpReadiness(reactor, gate, store_service, catalog).setServiceParent(http)
         api = HttpApi(health, reactor, settings, store=store, models=registry, catalog=catalog)
         resource = api.resource() if roles.api else HealthOnlyResource(api)
-        site = ApiSite(resource, settings.max_body_bytes)
+        site = GatedFactory(ApiSite(resource, settings.max_body_bytes), gate)
         for description in options["http"]:
             strports.service(description, site, reactor=reactor).setServiceParent(http)
         http.setServiceParent(root)
