@@ -6,7 +6,7 @@ real server (``twist osrs --http-only --no-jobs``) in a subprocess and drives
 Klein route doing nothing) with ``wrk`` over 64 connections. Prints JSON
 with the median requests/second of each and their ratio.
 
-    .venv/bin/python bench/http.py [--items 4500] [--runs 3] [--seconds 5] [--connections 64]
+    .venv/bin/python bench/http_api.py [--items 4500] [--runs 3] [--seconds 5] [--connections 64]
 
 Needs ``wrk`` (Debian: ``apt-get install -y wrk``).
 """
@@ -16,25 +16,20 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, this file's folder leads sys.path and this module, named
-# ``http``, would shadow the standard library's ``http`` package.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    del sys.path[0]
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.request
+from typing import Any
 
-import argparse  # noqa: E402
-import os  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import urllib.request  # noqa: E402
-from typing import Any  # noqa: E402
-
-import orjson  # noqa: E402
+import orjson
 
 TARGET_RPS = 2000
 TARGET_RATIO = 0.60
