@@ -4,8 +4,11 @@ Usage: python bench/policy.py [MODEL_ZIP] [--repeats N]
 
 Prints a JSON summary: median latency of one row and rows/s at batch 256,
 for the given model (2 frames) and for a synthetic release-size policy
-(actor 512x2, heads 128x2, critic 512x2). Targets for the fixture model:
-<= 0.8 ms for one row, >= 100,000 rows/s at batch 256.
+(actor 512x2, heads 128x2, critic 512x2), each for two kinds of request:
+"plain" (deterministic, no extra outputs, as loadgen.py and the Java client
+send) and "all_outputs" (logProb and probs too, which costs Python floats).
+Targets for the fixture model: <= 0.8 ms for one row, >= 100,000 rows/s at
+batch 256.
 """
 
 from __future__ import annotations
@@ -37,18 +40,24 @@ from osrs_twisted.policy.rows import PreparedRow, prepare_row  # noqa: E402
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "models" / "MyTrainedNh.zip"
 
 
-def _rows(engine: PolicyEngine, count: int, rng: np.random.Generator) -> list[PreparedRow]:
+#: What a request asks for besides the action: the protocol's defaults as
+#: loadgen.py and the Java client send them ("plain"), or every output.
+REQUEST_KINDS = {"plain": (False, False), "all_outputs": (True, True)}
+
+
+def _rows(engine: PolicyEngine, count: int, rng: np.random.Generator, kind: str) -> list[PreparedRow]:
     frames = engine.description.frames
+    log_prob, probs = REQUEST_KINDS[kind]
     return [
         prepare_row(
             engine.spec,
             (rng.normal(size=(frames, 176)) * 10).tolist(),
             [[bool(v) for v in rng.random(size) < 0.8] for size in NHENV_HEAD_SIZES],
             True,
-            True,
+            log_prob,
             False,
             False,
-            True,
+            probs,
             [],
         )
         for _ in range(count)
@@ -70,15 +79,16 @@ def _median_seconds(engine: PolicyEngine, rows: list[PreparedRow], repeats: int)
 def measure(name: str, description: PolicyDescription, repeats: int, device: str) -> dict[str, Any]:
     engine = PolicyEngine(name, description, make_runner(description, device))
     rng = np.random.default_rng(1)
-    single = _median_seconds(engine, _rows(engine, 1, rng), repeats)
-    batch = _median_seconds(engine, _rows(engine, 256, rng), max(10, repeats // 10))
-    return {
-        "model": name,
-        "frames": description.frames,
-        "one_row_ms": round(single * 1000, 4),
-        "batch_256_ms": round(batch * 1000, 3),
-        "batch_256_rows_per_s": round(256 / batch),
-    }
+    result: dict[str, Any] = {"model": name, "frames": description.frames}
+    for kind in REQUEST_KINDS:
+        single = _median_seconds(engine, _rows(engine, 1, rng, kind), repeats)
+        batch = _median_seconds(engine, _rows(engine, 256, rng, kind), max(10, repeats // 10))
+        result[kind] = {
+            "one_row_ms": round(single * 1000, 4),
+            "batch_256_ms": round(batch * 1000, 3),
+            "batch_256_rows_per_s": round(256 / batch),
+        }
+    return result
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ MAX_DEPENDENCY_COMBINATIONS = 1 << 16
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, np.float32(0))
+    return np.maximum(x, np.float32(0), out=x)
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
@@ -51,7 +51,9 @@ class _Layer:
     activation: ArrayFn
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.activation(x @ self.weight_t + self.bias)
+        y = x @ self.weight_t
+        y += self.bias
+        return self.activation(y)
 
 
 def _layers(linears: tuple[Linear, ...], activations: tuple[str | None, ...]) -> tuple[_Layer, ...]:
