@@ -113,6 +113,19 @@ def _obs_array(obs: object) -> np.ndarray:
 
 
 def _mask_array(action_masks: object, total: int, model_name: str) -> tuple[np.ndarray, tuple[int, ...]]:
+    if type(action_masks) is list and all(type(head) is list for head in action_masks):
+        flat = list(itertools.chain.from_iterable(action_masks))
+        if len(flat) == total and set(map(type, flat)) <= _BOOL:
+            return np.array(flat, dtype=bool), tuple(map(len, action_masks))
+    return _mask_problem(action_masks, total, model_name)
+
+
+_BOOL = {bool}
+
+
+def _mask_problem(action_masks: object, total: int, model_name: str) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The slow path: walk the masks to name what is wrong (or, for a
+    list subclass, accept them)."""
     if not isinstance(action_masks, list):
         raise PolicyInputError("actionMasks", f"actionMasks must be a list of lists of booleans, got {_describe(action_masks)}")
     for index, head in enumerate(action_masks):
