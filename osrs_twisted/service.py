@@ -25,6 +25,8 @@ from osrs_twisted.http.api import HealthOnlyResource, HttpApi, HttpSettings
 from osrs_twisted.http.site import ApiSite
 from osrs_twisted.inference.pool import ModelPoolService
 from osrs_twisted.inference.service import InferenceService
+from osrs_twisted.jobs.build import build_scheduler
+from osrs_twisted.jobs.scheduler import JobScheduler
 from osrs_twisted.policy import ModelLoadError, ModelRegistry, load_registry
 from osrs_twisted.store.factory import open_store
 from osrs_twisted.store.interface import IStore
@@ -185,7 +187,6 @@ def makeService(options: Any, reactor: Any = None) -> OsrsService:
         pool = ModelPoolService(registry, reactor)
         pool.setName("models")
         pool.setServiceParent(root)
-        health.register("models", _softened(pool.check) if roles.api else pool.check)
         inference = InferenceService(
             pool,
             options["tcp"],
@@ -197,6 +198,16 @@ def makeService(options: Any, reactor: Any = None) -> OsrsService:
         )
         inference.setName("tcp")
         inference.setServiceParent(root)
+        health.register("models", _softened(inference.check) if roles.api else inference.check)
+
+    jobs: Optional[JobScheduler] = None
+    if roles.jobs:
+        assert store is not None and store_service is not None
+        try:
+            jobs = build_scheduler(options, store, reactor, ready=store_service.whenStarted)
+        except ValueError as e:
+            raise StartupError(str(e)) from None
+        health.register("jobs", jobs.check)
 
     if roles.http:
         settings = HttpSettings(
@@ -209,10 +220,12 @@ def makeService(options: Any, reactor: Any = None) -> OsrsService:
         catalog = Catalog(store, reactor) if roles.api and store is not None else None
         gate = StartGate()
         HttpReadiness(reactor, gate, store_service, catalog).setServiceParent(http)
-        api = HttpApi(health, reactor, settings, store=store, models=registry, catalog=catalog)
+        api = HttpApi(health, reactor, settings, store=store, models=registry, catalog=catalog, jobs=jobs)
         resource = api.resource() if roles.api else HealthOnlyResource(api)
         site = GatedFactory(ApiSite(resource, settings.max_body_bytes), gate)
         for description in options["http"]:
             strports.service(description, site, reactor=reactor).setServiceParent(http)
         http.setServiceParent(root)
+    if jobs is not None:
+        jobs.setServiceParent(root)
     return root

@@ -3,7 +3,10 @@ waiting ones leave together, results find their own connection."""
 
 from __future__ import annotations
 
+from typing import Union
+
 from twisted.internet.task import Clock
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from osrs_twisted.inference.batching import Batcher, Overloaded
@@ -14,6 +17,28 @@ from tests.test_inference_protocol import connect, make_factory, replies
 
 def row(value: float) -> FakeRow:
     return FakeRow(value, True)
+
+
+class Outcome:
+    """Collects what the batcher delivers for one request."""
+
+    def __init__(self) -> None:
+        self.results: list[Union[bytes, Failure]] = []
+
+    def __call__(self, result: Union[bytes, Failure]) -> None:
+        self.results.append(result)
+
+    @property
+    def line(self) -> bytes:
+        [result] = self.results
+        assert isinstance(result, bytes), result
+        return result
+
+
+def submit(batcher: Batcher, model: FakeModel, value: float) -> Outcome:
+    outcome = Outcome()
+    batcher.submit(model, row(value), outcome)
+    return outcome
 
 
 class BatcherTests(SynchronousTestCase):
@@ -28,21 +53,21 @@ class BatcherTests(SynchronousTestCase):
 
     def test_lone_request_goes_at_once(self) -> None:
         batcher = Batcher(SynchronousPool().run_batch, self.clock, self.metrics, 256, 100)
-        reply = self.successResultOf(batcher.submit(self.model, row(4)))
-        self.assertIn(b'"action":[4]', reply)
+        self.assertIn(b'"action":[4]', submit(batcher, self.model, 4).line)
 
     def test_waiting_requests_leave_in_one_batch(self) -> None:
         batcher = self.batcher()
-        first = batcher.submit(self.model, row(0))
-        rest = [batcher.submit(self.model, row(i)) for i in range(1, 6)]
+        first = submit(batcher, self.model, 0)
+        rest = [submit(batcher, self.model, i) for i in range(1, 6)]
         self.assertEqual([len(rows) for _, rows in self.pool.batches], [1])
         self.assertEqual(batcher.queued, 5)
+        self.assertEqual(rest[0].results, [])
         self.pool.release()
-        self.assertIn(b'"action":[0]', self.successResultOf(first))
+        self.assertIn(b'"action":[0]', first.line)
         self.assertEqual([len(rows) for _, rows in self.pool.batches], [1, 5])
         self.pool.release()
-        for i, d in enumerate(rest, start=1):
-            self.assertIn(b'"action":[%d]' % i, self.successResultOf(d))
+        for i, outcome in enumerate(rest, start=1):
+            self.assertIn(b'"action":[%d]' % i, outcome.line)
         self.assertEqual(self.metrics.batches.count, 2)
         self.assertEqual(self.metrics.batches.maximum, 5)
         self.assertEqual(self.metrics.latency_ms.count, 6)
@@ -50,7 +75,7 @@ class BatcherTests(SynchronousTestCase):
     def test_max_batch(self) -> None:
         batcher = self.batcher(max_batch=2)
         for i in range(6):
-            batcher.submit(self.model, row(i))
+            submit(batcher, self.model, i)
         while self.pool.pending:
             self.pool.release()
         self.assertEqual([len(rows) for _, rows in self.pool.batches], [1, 2, 2, 1])
@@ -59,7 +84,7 @@ class BatcherTests(SynchronousTestCase):
         other = FakeModel("other")
         batcher = self.batcher()
         for model, value in ((self.model, 0), (other, 1), (self.model, 2), (other, 3)):
-            batcher.submit(model, row(value))
+            submit(batcher, model, value)
             self.clock.advance(0.001)
         while self.pool.pending:
             self.pool.release()
@@ -70,27 +95,28 @@ class BatcherTests(SynchronousTestCase):
 
     def test_bound_on_queued(self) -> None:
         batcher = self.batcher(max_queued=2)
-        batcher.submit(self.model, row(0))
-        batcher.submit(self.model, row(1))
-        batcher.submit(self.model, row(2))
-        self.assertRaises(Overloaded, batcher.submit, self.model, row(3))
+        for value in (0, 1, 2):
+            submit(batcher, self.model, value)
+        self.assertRaises(Overloaded, submit, batcher, self.model, 3)
         self.pool.release()
-        batcher.submit(self.model, row(3))
+        submit(batcher, self.model, 3)
 
     def test_failure_reaches_its_batch_only(self) -> None:
         batcher = self.batcher()
-        first = batcher.submit(self.model, row(0))
-        second = batcher.submit(self.model, row(1))
+        first = submit(batcher, self.model, 0)
+        second = submit(batcher, self.model, 1)
         self.pool.fail(RuntimeError("boom"))
-        self.failureResultOf(first, RuntimeError)
+        [failure] = first.results
+        assert isinstance(failure, Failure)
+        failure.trap(RuntimeError)
         self.pool.release()
-        self.assertIn(b'"action":[1]', self.successResultOf(second))
+        self.assertIn(b'"action":[1]', second.line)
 
     def test_drained(self) -> None:
         batcher = self.batcher()
         self.successResultOf(batcher.drained())
-        batcher.submit(self.model, row(0))
-        batcher.submit(self.model, row(1))
+        submit(batcher, self.model, 0)
+        submit(batcher, self.model, 1)
         drained = batcher.drained()
         self.assertNoResult(drained)
         self.pool.release()

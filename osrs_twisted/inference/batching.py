@@ -10,7 +10,7 @@ collection window: the batch size follows the load by itself.
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 import attrs
 from twisted.internet.defer import Deferred, succeed
@@ -24,6 +24,11 @@ from osrs_twisted.policy import LoadedModel, PreparedRow
 #: one encoded reply line per row, in order.
 RunBatch = Callable[[LoadedModel, Sequence[PreparedRow]], "Deferred[list[bytes]]"]
 
+#: Receives one request's outcome: its encoded reply line, or the failure of
+#: the batch it was in. A plain callable, not a Deferred per request: this
+#: is the hot path, and nothing else ever waits on one request.
+Deliver = Callable[[Union[bytes, Failure]], None]
+
 
 class Overloaded(Exception):
     """The bound on queued requests is reached."""
@@ -32,7 +37,7 @@ class Overloaded(Exception):
 @attrs.define
 class _Waiting:
     row: PreparedRow
-    reply: "Deferred[bytes]"
+    deliver: Deliver
     since: float
 
 
@@ -68,21 +73,19 @@ class Batcher:
         """Requests waiting for the model thread (not counting the running batch)."""
         return self._queued
 
-    def submit(self, model: LoadedModel, row: PreparedRow) -> "Deferred[bytes]":
-        """Queue one row; fires with its encoded reply line. Raises
+    def submit(self, model: LoadedModel, row: PreparedRow, deliver: Deliver) -> None:
+        """Queue one row; ``deliver`` gets its outcome later. Raises
         :class:`Overloaded` at once when the queue is full."""
         if self._queued >= self._max_queued:
             raise Overloaded(f"{self._queued} requests are already waiting for the model")
         queue = self._queues.get(model.name)
         if queue is None or queue.model is not model:
             queue = self._queues[model.name] = _ModelQueue(model)
-        reply: Deferred[bytes] = Deferred()
-        queue.waiting.append(_Waiting(row, reply, self._clock.seconds()))
+        queue.waiting.append(_Waiting(row, deliver, self._clock.seconds()))
         self._queued += 1
         self._metrics.set_queued(self._queued)
         if not self._busy:
             self._dispatch()
-        return reply
 
     def drained(self) -> "Deferred[None]":
         """Fires when nothing is queued or running: for a graceful stop."""
@@ -117,10 +120,10 @@ class Batcher:
         latency = self._metrics.latency_ms
         if isinstance(result, Failure):
             for waiting in batch:
-                waiting.reply.errback(result)
+                waiting.deliver(result)
         else:
             for waiting, line in zip(batch, result):
                 latency.add((now - waiting.since) * 1000.0)
-                waiting.reply.callback(line)
+                waiting.deliver(line)
         self._busy = False
         self._dispatch()

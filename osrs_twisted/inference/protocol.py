@@ -4,10 +4,10 @@ in request order even when the client pipelines (tcp-protocol.md)."""
 from __future__ import annotations
 
 from collections import deque
-from typing import Optional, Union
+from functools import partial
+from typing import Callable, Optional
 
 import attrs
-from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
@@ -64,12 +64,11 @@ class InferenceProtocol(LineReceiver):
             line = line[:-1]
         reply = _Reply()
         self._replies.append(reply)
-        outcome = self.factory.answer(line)
-        if isinstance(outcome, bytes):
-            reply.line = outcome
+        immediate = self.factory.answer(line, partial(self._answered, reply))
+        if immediate is not None:
+            reply.line = immediate
             self._flush()
         else:
-            outcome.addCallback(self._answered, reply)
             self._update_reading()
 
     def lineLengthExceeded(self, line: bytes) -> None:
@@ -80,7 +79,7 @@ class InferenceProtocol(LineReceiver):
         )
         self._flush()
 
-    def _answered(self, line: bytes, reply: _Reply) -> None:
+    def _answered(self, reply: _Reply, line: bytes) -> None:
         reply.line = line
         self._flush()
 
@@ -147,9 +146,9 @@ class InferenceFactory(Factory):
     def buildProtocol(self, addr: object) -> InferenceProtocol:
         return InferenceProtocol(self)
 
-    def answer(self, line: bytes) -> Union[bytes, "Deferred[bytes]"]:
-        """The reply line for one request line: at once for an error, later
-        (a Deferred that never fails) for a model's answer."""
+    def answer(self, line: bytes, deliver: Callable[[bytes], None]) -> Optional[bytes]:
+        """Answer one request line: an error line at once (returned), or
+        None, and the model's reply line to ``deliver`` later."""
         self.metrics.requests += 1
         request_id: Optional[RequestId] = None
         try:
@@ -157,7 +156,7 @@ class InferenceFactory(Factory):
                 raise RequestError("unavailable", "the server is stopping")
             request = parse_request(line, self.models)
             request_id = request.request_id
-            reply = self.batcher.submit(request.model, request.row)
+            self.batcher.submit(request.model, request.row, partial(self._reply, deliver, request_id))
         except RequestError as e:
             self.metrics.error(e.code)
             return error_line(e.code, e.message, e.request_id)
@@ -166,7 +165,13 @@ class InferenceFactory(Factory):
             return error_line("overloaded", f"the server is overloaded: {e}", request_id)
         except Exception:
             return self._failed(Failure(), request_id)
-        return reply.addCallbacks(with_id, self._failed, callbackArgs=(request_id,), errbackArgs=(request_id,))
+        return None
+
+    def _reply(self, deliver: Callable[[bytes], None], request_id: Optional[RequestId], outcome: bytes | Failure) -> None:
+        if isinstance(outcome, Failure):
+            deliver(self._failed(outcome, request_id))
+        else:
+            deliver(with_id(outcome, request_id))
 
     def _failed(self, failure: Failure, request_id: Optional[RequestId]) -> bytes:
         if failure.check(PoolStopped):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import attrs
 from twisted.application import strports
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from osrs_twisted.health import Check
 from osrs_twisted.inference.batching import Batcher
 from osrs_twisted.inference.metrics import InferenceMetrics
 from osrs_twisted.inference.pool import ModelPoolService
@@ -33,6 +35,7 @@ class InferenceService(MultiService):
         drain_timeout: float = 10.0,
     ) -> None:
         super().__init__()
+        self.pool = pool
         self.reactor = reactor
         self.metrics = InferenceMetrics()
         self.batcher = Batcher(pool.run_batch, reactor, self.metrics, max_batch, max_queued)
@@ -40,6 +43,11 @@ class InferenceService(MultiService):
         self.drain_timeout = drain_timeout
         for description in endpoints:
             strports.service(description, self.factory, reactor=reactor).setServiceParent(self)
+
+    def check(self) -> Check:
+        """The model pool's health, with the inference counters as figures."""
+        pool = self.pool.check()
+        return attrs.evolve(pool, figures={**pool.figures, "inference": self.metrics.to_json()})
 
     def stopService(self) -> "Deferred[None]":
         return Deferred.fromCoroutine(self._stop())

@@ -7,6 +7,7 @@ name exactly what is wrong.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Mapping, Sequence
 
@@ -145,9 +146,17 @@ def _mask_problem(action_masks: object, total: int, model_name: str) -> tuple[np
     return np.fromiter(itertools.chain.from_iterable(action_masks), dtype=bool, count=total), split
 
 
+@functools.cache
+def _same_flag(flag: bool, heads: int) -> np.ndarray:
+    """The flags of a request that sets one for every head, shared read-only."""
+    flags = np.full(heads, flag, dtype=bool)
+    flags.flags.writeable = False
+    return flags
+
+
 def _deterministic_array(deterministic: object, heads: int, model_name: str) -> np.ndarray:
     if deterministic is True or deterministic is False:
-        return np.full(heads, deterministic, dtype=bool)
+        return _same_flag(deterministic, heads)
     if isinstance(deterministic, list) and all(value is True or value is False for value in deterministic):
         if len(deterministic) != heads:
             raise PolicyInputError(
