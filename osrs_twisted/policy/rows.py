@@ -114,7 +114,7 @@ def _obs_array(obs: object) -> np.ndarray:
 
 
 def _mask_array(action_masks: object, total: int, model_name: str) -> tuple[np.ndarray, tuple[int, ...]]:
-    if type(action_masks) is list and all(type(head) is list for head in action_masks):
+    if type(action_masks) is list and set(map(type, action_masks)) <= _LIST:
         flat = list(itertools.chain.from_iterable(action_masks))
         if len(flat) == total and set(map(type, flat)) <= _BOOL:
             return np.array(flat, dtype=bool), tuple(map(len, action_masks))
@@ -122,6 +122,7 @@ def _mask_array(action_masks: object, total: int, model_name: str) -> tuple[np.n
 
 
 _BOOL = {bool}
+_LIST = {list}
 
 
 def _mask_problem(action_masks: object, total: int, model_name: str) -> tuple[np.ndarray, tuple[int, ...]]:
