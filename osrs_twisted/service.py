@@ -14,6 +14,7 @@ import attrs
 from twisted.application import strports
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -35,8 +36,13 @@ from osrs_twisted.store.service import StoreService
 log = Logger()
 
 
-class StartupError(Exception):
-    """A configuration that cannot start; the message is the one line shown."""
+class StartupError(SystemExit):
+    """A configuration that cannot start. A ``SystemExit``: raised while
+    twistd or twist builds or starts the service, it ends the process with
+    status 1 and its message as the one line shown, not a traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"osrs: {message}")
 
 
 @attrs.frozen
@@ -68,6 +74,21 @@ class OsrsService(MultiService):
         super().__init__()
         self.reactor = reactor
         self.stop_timeout = stop_timeout
+        self._bound = False
+
+    def privilegedStartService(self) -> None:
+        """Bind every port, before any child starts a thread: a port in use
+        then ends the start cleanly (strports raises at once)."""
+        try:
+            super().privilegedStartService()
+        except CannotListenError as e:
+            raise StartupError(str(e)) from None
+        self._bound = True
+
+    def startService(self) -> None:
+        if not self._bound:
+            self.privilegedStartService()
+        super().startService()
 
     def stopService(self) -> "Deferred[None]":
         return Deferred.fromCoroutine(self._stop())

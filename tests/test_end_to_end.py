@@ -94,3 +94,44 @@ class TwistOsrsTests(TestCase):
         formats = [event.get("log_format", "") for event in events]
         self.assertTrue(any("osrs stopped" in f for f in formats), formats[-10:])
         self.assertFalse([e for e in events if e.get("log_level", {}).get("name") in ("error", "critical")])
+
+
+class StartFailureTests(TestCase):
+    """An invalid configuration ends the start with one line and status 1."""
+
+    timeout = 120
+
+    def run_osrs(self, *arguments: str) -> subprocess.CompletedProcess[str]:
+        workdir = self.mktemp()
+        os.makedirs(workdir)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OSRS_", "DATABASE_URL", "MODEL_PATH"))}
+        return subprocess.run(
+            [sys.executable, "-m", "twisted", "osrs", "--no-jobs", "--database", "sqlite:///osrs.sqlite3", *arguments],
+            cwd=workdir, env=env, capture_output=True, text=True, timeout=60,
+        )
+
+    def assertOneLineFailure(self, result: subprocess.CompletedProcess[str], fragment: str) -> None:
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertNotIn("Traceback", result.stderr + result.stdout)
+        self.assertIn(fragment, result.stderr)
+
+    def test_port_in_use(self) -> None:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            result = self.run_osrs("--http", f"tcp:{port}:interface=127.0.0.1", "--tcp", "tcp:0:interface=127.0.0.1")
+        self.assertOneLineFailure(result, f"osrs: Couldn't listen on 127.0.0.1:{port}")
+
+    def test_unreadable_model(self) -> None:
+        model = os.path.abspath(self.mktemp() + ".zip")
+        with open(model, "wb") as f:
+            f.write(b"not a zip at all")
+        result = self.run_osrs("--model", model, "--http", "tcp:0", "--tcp", "tcp:0")
+        self.assertOneLineFailure(result, "osrs: ")
+        self.assertIn(model, result.stderr)
+
+    def test_bad_option(self) -> None:
+        result = self.run_osrs("--max-batch", "0")
+        self.assertEqual(result.returncode, 64, "twist's exit status for a usage error (EX_USAGE)")
+        self.assertIn("--max-batch must be at least 1", result.stderr)
