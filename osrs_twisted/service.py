@@ -7,6 +7,7 @@ reactor and every collaborator are passed in; nothing here is global.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any, Optional
 
@@ -174,6 +175,68 @@ def _store_check(store: IStore) -> Check:
     return Check("ok" if state.reachable else "failing", state.detail, figures)
 
 
+def _add_store(root: OsrsService, options: Any, roles: Roles, reactor: Any, health: HealthRegistry) -> StoreService:
+    try:
+        store = open_store(options["database"], reactor)
+    except ValueError as e:
+        raise StartupError(str(e)) from None
+    store_service = StoreService(store, reactor)
+    store_service.setName("store")
+    store_service.setServiceParent(root)
+    store_check = partial(_store_check, store)
+    health.register("store", _softened(store_check) if roles.tcp else store_check)
+    return store_service
+
+
+def _add_tcp(
+    root: OsrsService, options: Any, roles: Roles, reactor: Any, health: HealthRegistry, registry: ModelRegistry
+) -> None:
+    pool = ModelPoolService(registry, reactor)
+    pool.setName("models")
+    pool.setServiceParent(root)
+    inference = InferenceService(
+        pool,
+        options["tcp"],
+        reactor,
+        max_line_bytes=options["max-line-bytes"],
+        max_inflight=options["max-inflight"],
+        max_batch=options["max-batch"],
+        max_queued=options["max-queued"],
+    )
+    inference.setName("tcp")
+    inference.setServiceParent(root)
+    health.register("models", _softened(inference.check) if roles.api else inference.check)
+
+
+def _add_http(
+    root: OsrsService,
+    options: Any,
+    roles: Roles,
+    reactor: Any,
+    health: HealthRegistry,
+    store_service: Optional[StoreService],
+    registry: Optional[ModelRegistry],
+    jobs: Optional[JobScheduler],
+) -> None:
+    settings = HttpSettings(
+        stale_after=options["stale-after"],
+        admin_token=options["admin-token"],
+        max_body_bytes=options["max-body-bytes"],
+    )
+    store = store_service.store if store_service is not None else None
+    http = MultiService()
+    http.setName("http")
+    catalog = Catalog(store, reactor) if roles.api and store is not None else None
+    gate = StartGate()
+    HttpReadiness(reactor, gate, store_service, catalog).setServiceParent(http)
+    api = HttpApi(health, reactor, settings, store=store, models=registry, catalog=catalog, jobs=jobs)
+    resource = api.resource() if roles.api else HealthOnlyResource(api)
+    site = GatedFactory(ApiSite(resource, settings.max_body_bytes), gate)
+    for description in options["http"]:
+        strports.service(description, site, reactor=reactor).setServiceParent(http)
+    http.setServiceParent(root)
+
+
 def makeService(options: Any, reactor: Any = None) -> OsrsService:
     """Build the ``osrs`` service tree from parsed :class:`Options`.
 
@@ -186,67 +249,21 @@ def makeService(options: Any, reactor: Any = None) -> OsrsService:
     roles = Roles.from_options(options)
     root = OsrsService(reactor)
     health = HealthRegistry()
-
-    store: Optional[IStore] = None
-    store_service: Optional[StoreService] = None
-    if roles.api or roles.jobs:
-        try:
-            store = open_store(options["database"], reactor)
-        except ValueError as e:
-            raise StartupError(str(e)) from None
-        store_service = StoreService(store, reactor)
-        store_service.setName("store")
-        store_service.setServiceParent(root)
-        store_check = lambda: _store_check(store)  # noqa: E731
-        health.register("store", _softened(store_check) if roles.tcp else store_check)
-
-    registry: Optional[ModelRegistry] = None
-    if roles.tcp or roles.api:
-        registry = _load_models(options)
+    store_service = _add_store(root, options, roles, reactor, health) if roles.api or roles.jobs else None
+    registry = _load_models(options) if roles.tcp or roles.api else None
     if roles.tcp:
         assert registry is not None
-        pool = ModelPoolService(registry, reactor)
-        pool.setName("models")
-        pool.setServiceParent(root)
-        inference = InferenceService(
-            pool,
-            options["tcp"],
-            reactor,
-            max_line_bytes=options["max-line-bytes"],
-            max_inflight=options["max-inflight"],
-            max_batch=options["max-batch"],
-            max_queued=options["max-queued"],
-        )
-        inference.setName("tcp")
-        inference.setServiceParent(root)
-        health.register("models", _softened(inference.check) if roles.api else inference.check)
-
+        _add_tcp(root, options, roles, reactor, health, registry)
     jobs: Optional[JobScheduler] = None
     if roles.jobs:
-        assert store is not None and store_service is not None
+        assert store_service is not None
         try:
-            jobs = build_scheduler(options, store, reactor, ready=store_service.whenStarted)
+            jobs = build_scheduler(options, store_service.store, reactor, ready=store_service.whenStarted)
         except ValueError as e:
             raise StartupError(str(e)) from None
         health.register("jobs", jobs.check)
-
     if roles.http:
-        settings = HttpSettings(
-            stale_after=options["stale-after"],
-            admin_token=options["admin-token"],
-            max_body_bytes=options["max-body-bytes"],
-        )
-        http = MultiService()
-        http.setName("http")
-        catalog = Catalog(store, reactor) if roles.api and store is not None else None
-        gate = StartGate()
-        HttpReadiness(reactor, gate, store_service, catalog).setServiceParent(http)
-        api = HttpApi(health, reactor, settings, store=store, models=registry, catalog=catalog, jobs=jobs)
-        resource = api.resource() if roles.api else HealthOnlyResource(api)
-        site = GatedFactory(ApiSite(resource, settings.max_body_bytes), gate)
-        for description in options["http"]:
-            strports.service(description, site, reactor=reactor).setServiceParent(http)
-        http.setServiceParent(root)
+        _add_http(root, options, roles, reactor, health, store_service, registry, jobs)
     if jobs is not None:
         jobs.setServiceParent(root)
     return root
