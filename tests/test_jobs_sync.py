@@ -7,6 +7,8 @@ from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.task import Clock
+from twisted.internet.testing import EventLoggingObserver
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 
 from osrs_twisted.jobs.scheduler import JobScheduler
@@ -31,6 +33,19 @@ MANUAL_ONLY = {name: 0 for name in JOB_NAMES}
 
 
 class SyncTestsMixin:
+    def assertFailureLogged(self, job: str, error: type[Exception]) -> None:
+        """An expected (Wiki) failure is one error line naming the job and
+        the error, not a traceback."""
+        assert isinstance(self, TestCase)
+        lines = [
+            event for event in self.logged
+            if event["log_level"] == LogLevel.error and event.get("job") == job
+            and isinstance(event.get("error"), error)
+        ]
+        self.assertEqual(len(lines), 1, [formatEvent(e) for e in self.logged])
+        self.assertNotIn("log_failure", lines[0])
+        self.assertEqual(self.flushLoggedErrors(), [])
+
     """Run against ``make_store()`` (a backend mixin)."""
 
     backend: str
@@ -40,6 +55,7 @@ class SyncTestsMixin:
 
     async def setUpSync(self, wiki: WikiClient | None = None, **offline: Any) -> None:
         assert isinstance(self, TestCase)
+        self.logged = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
         self.store = await self.make_store()
         self.fake, url = await serve_wikifake(self)
         self.wiki = wiki or wiki_client(self, url)
@@ -107,7 +123,7 @@ class SyncTestsMixin:
         self.assertEqual(run.state, "failed")
         self.assertIn("WikiPayloadError: malformed Wiki /latest payload", run.error or "")
         self.assertEqual(await self.store.all_latest_prices(), [])
-        self.assertEqual(len(self.flushLoggedErrors(WikiPayloadError)), 1)
+        self.assertFailureLogged("sync_latest", WikiPayloadError)
         check = service.check()
         self.assertEqual(check.status, "degraded")
         self.assertIn("sync_latest failed", check.detail)
@@ -131,7 +147,7 @@ class SyncTestsMixin:
         again = await self.manual(service, "sync_mapping")
         self.assertEqual(again.state, "failed")
         self.assertIn("WikiUnavailable", again.error or "")
-        self.assertEqual(len(self.flushLoggedErrors(WikiUnavailable)), 1)
+        self.assertFailureLogged("sync_mapping", WikiUnavailable)
 
 
 class SQLiteSyncTests(SQLiteBackend, SyncTestsMixin, TestCase):

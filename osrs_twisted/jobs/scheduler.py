@@ -29,8 +29,13 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from osrs_twisted.health import Check
-from osrs_twisted.store.interface import IStore, RunStateError
+from osrs_twisted.jobs.wiki import WikiError
+from osrs_twisted.store.interface import IStore, RunStateError, StoreUnavailable
 from osrs_twisted.store.records import JobRun, RunState
+
+#: Failures from outside the process (the Wiki, the database): logged as
+#: one line. Anything else is a bug and is logged with its traceback.
+EXPECTED_FAILURES = (WikiError, StoreUnavailable)
 
 log = Logger()
 
@@ -335,6 +340,9 @@ class JobScheduler(Service):
         result: Optional[Mapping[str, Any]] = None
         try:
             result = await running
+        except EXPECTED_FAILURES as e:
+            log.error("job {job}: run {run_id} failed: {error}", job=job.name, run_id=run.id, error=e)
+            state, error = "failed", _error_text(e, job)
         except Exception as e:
             log.failure("job {job}: run {run_id} failed", job=job.name, run_id=run.id)
             state, error = "failed", _error_text(e, job)
