@@ -35,9 +35,18 @@ class InstancesTests(TestCase):
         clock.advance(30)
         services[2].startService()
         await services[2].wait_idle()
-        for _ in range(12):
+        for _ in range(6):
             clock.advance(INTERVAL / 2)
             await gatherResults([service.wait_idle() for service in services])
+        # The instance that has been winning the claims goes away: the others
+        # carry on with the following slots, still one run per slot.
+        first = await stores[0].list_runs("sync_latest", None, 1000)
+        winner = next(i for i, service in enumerate(services) if service.owner == first[0].owner)
+        await services[winner].stopService()
+        remaining = [service for i, service in enumerate(services) if i != winner]
+        for _ in range(6):
+            clock.advance(INTERVAL / 2)
+            await gatherResults([service.wait_idle() for service in remaining])
         runs = await stores[0].list_runs("sync_latest", None, 1000)
         per_slot = Counter(run.slot for run in runs)
         self.assertEqual(set(per_slot.values()), {1})
@@ -46,7 +55,9 @@ class InstancesTests(TestCase):
         self.assertGreaterEqual(len(per_slot), 6)
         self.assertEqual(sum(function.calls for function in functions), len(runs))
         self.assertEqual({run.state for run in runs}, {"succeeded"})
-        self.assertGreater(len({run.owner for run in runs}), 1)
+        later = [run for run in runs if run.slot is not None and run.slot > first[0].slot]
+        self.assertGreaterEqual(len(later), 3)
+        self.assertNotIn(services[winner].owner, {run.owner for run in later})
 
     async def test_expired_claim_is_taken_over(self) -> None:
         clock = Clock()
