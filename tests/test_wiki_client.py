@@ -10,7 +10,6 @@ import orjson
 from treq.client import HTTPClient
 from treq.testing import StubTreq
 from twisted.internet import reactor as global_reactor
-from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.client import Agent, HTTPConnectionPool

@@ -8,18 +8,14 @@ the first one back runs pending migrations.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Optional, TypeVar
+from typing import Any, Optional, TypeVar
 from urllib.parse import urlsplit
 
 import psycopg2
-from twisted.internet.defer import Deferred, fail, gatherResults, maybeDeferred, succeed
-from twisted.internet.error import ConnectionClosed
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.defer import Deferred, fail, gatherResults, succeed
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from txpostgres.reconnection import ConnectionDead, DeadConnectionDetector
-from txpostgres.retrying import simpleBackoffIterator
-from txpostgres.txpostgres import Connection, ConnectionPool, RollbackFailed
 from zope.interface import implementer
 
 from osrs_twisted.store.base import BaseStore, InFlight
@@ -36,220 +32,22 @@ from osrs_twisted.store.interface import (
     StoreUnavailable,
 )
 from osrs_twisted.store.migrations import migrate
-from osrs_twisted.store.steps import CHANNEL, POSTGRESQL, Bulk, Op, Query, Result
+from osrs_twisted.store.pgdriver import (
+    CONNECT_OPTIONS,
+    PgConnection,
+    Pool,
+    describe_error,
+    is_connection_error,
+    new_connection,
+    transaction,
+)
+from osrs_twisted.store.steps import CHANNEL, POSTGRESQL, Op
 
 T = TypeVar("T")
 
 log = Logger()
 
 ALL_TOPICS = (TOPIC_ITEMS, TOPIC_PRICES, TOPIC_BUCKETS, TOPIC_RUNS, TOPIC_HEARTBEATS)
-
-#: Keepalives notice a silently vanished server on an idle connection.
-CONNECT_OPTIONS: dict[str, Any] = {
-    "keepalives": 1,
-    "keepalives_idle": 10,
-    "keepalives_interval": 5,
-    "keepalives_count": 3,
-    "application_name": "osrs-twisted",
-}
-
-#: Rows per multi-row INSERT: few round trips, bounded statement size.
-PAGE_ROWS = 1000
-
-
-def is_connection_error(error: Optional[BaseException]) -> bool:
-    """The server or the link is gone (as opposed to a bad statement)."""
-    if isinstance(error, (ConnectionDead, RollbackFailed, ConnectionClosed, psycopg2.InterfaceError)):
-        return True
-    if isinstance(error, psycopg2.OperationalError):
-        code = error.pgcode
-        return code is None or code.startswith("08") or code.startswith("57P")
-    return False
-
-
-def _describe(error: Optional[BaseException]) -> str:
-    """One line for health: psycopg2 messages span several."""
-    text = " ".join(str(error).split())
-    return text or type(error).__name__
-
-
-class _Detector(DeadConnectionDetector):
-    """Reconnects with back-off, and can be stopped: txpostgres' own retry
-    loop leaves a pending timer and logs its cancellation."""
-
-    def __init__(self, reactor: IReactorTime, max_delay: float) -> None:
-        super().__init__(
-            deathChecker=lambda f: is_connection_error(f.value),
-            reconnectionIterator=lambda: simpleBackoffIterator(
-                initialDelay=0.25, maxDelay=max_delay, factor=1.7, maxRetries=0, now=True
-            ),
-            reactor=reactor,
-        )
-        self._stopped = False
-        self._pending: Optional[IDelayedCall] = None
-        #: Told why, whenever the connection is found dead.
-        self.on_death: Callable[[Failure], None] = lambda f: None
-
-    def checkForDeadConnection(self, f: Failure) -> Failure:
-        if self._stopped:
-            return f
-        if not self.connectionIsDead and self.deathChecker(f):
-            self.on_death(f)
-        result: Failure = super().checkForDeadConnection(f)
-        return result
-
-    def startReconnecting(self, f: Failure) -> None:
-        self._schedule(iter(self.reconnectionIterator()))
-
-    def _schedule(self, delays: Any) -> None:
-        if not self._stopped:
-            self._pending = self.reactor.callLater(next(delays), self._attempt, delays)
-
-    def _attempt(self, delays: Any) -> None:
-        self._pending = None
-        d = maybeDeferred(self.reconnect)
-        d.addCallbacks(lambda _: self.connectionRecovered(), lambda _: self._schedule(delays))
-
-    def stop(self) -> None:
-        self._stopped = True
-        if self._pending is not None and self._pending.active():
-            self._pending.cancel()
-
-
-class _Connection(Connection):
-    """A txpostgres connection whose failures never reach the reactor's log."""
-
-    detector: _Detector
-
-    def doRead(self) -> Any:
-        # An idle connection whose server went away raises from poll(); hand
-        # the error back to the reactor as the reason instead of raising.
-        try:
-            return super().doRead()
-        except psycopg2.Error as error:
-            return error
-
-    def close(self) -> None:
-        if self._connection is not None:
-            super().close()
-
-    @property
-    def alive(self) -> bool:
-        return not self.detector.connectionIsDead and self._connection is not None and not self._connection.closed
-
-    def run_with_cursor(self, body: Callable[["_Connection", Any], "Deferred[T]"]) -> "Deferred[T]":
-        """Run ``body(connection, cursor)`` alone on this connection, failing
-        fast while it is known to be dead."""
-        return self._doit(lambda: body(self, self.cursor()))
-
-
-class _Immediately:
-    """Runs txpostgres' NOTIFY dispatch at once: our observer is synchronous
-    and cheap, and a Cooperator would add timers and its own lifecycle."""
-
-    def cooperate(self, work: Iterator[Any]) -> None:
-        for _ in work:
-            pass
-
-
-def _connection(reactor: IReactorTime, max_delay: float) -> _Connection:
-    return _Connection(reactor, _Immediately(), detector=_Detector(reactor, max_delay))
-
-
-class _Pool(ConnectionPool):
-    """txpostgres' pool of ``size`` connections, preferring live ones."""
-
-    def __init__(self, reactor: IReactorTime, dsn: str, size: int, max_delay: float) -> None:
-        self.reactor = reactor
-        self._max_delay = max_delay
-        super().__init__(None, dsn, min=size, **CONNECT_OPTIONS)
-        self.members: list[_Connection] = list(self.connections)
-
-    def connectionFactory(self, reactor: IReactorTime, cooperator: None) -> _Connection:
-        return _connection(reactor, self._max_delay)
-
-    def run_with_cursor(self, body: Callable[[_Connection, Any], "Deferred[T]"]) -> "Deferred[T]":
-        return self._semaphore.run(self._run_with_cursor, body)
-
-    def _run_with_cursor(self, body: Callable[[_Connection, Any], "Deferred[T]"]) -> "Deferred[T]":
-        free: list[_Connection] = sorted(self.connections, key=lambda c: not c.alive)
-        connection = free[0]
-        self.connections.remove(connection)
-        d = connection.run_with_cursor(body)
-        return d.addBoth(self._putBackAndPassthrough, connection)
-
-
-def _steps(cursor: Any, op: Op[T], flight: InFlight) -> "Deferred[T]":
-    """Drive ``op`` on ``cursor``, one round trip per step (bulk: per page)."""
-
-    async def drive() -> T:
-        try:
-            step = next(op)
-            while True:
-                flight.check()
-                if isinstance(step, Query):
-                    await cursor.execute(POSTGRESQL.placeholders(step.sql), tuple(step.params))
-                    rows = cursor.fetchall() if cursor.description else []
-                    result = Result(rows, cursor.rowcount)
-                elif isinstance(step, Bulk):
-                    prefix, suffix = (part.encode() for part in step.sql.split("{values}"))
-                    template = "(" + ", ".join(["%s"] * step.width) + ")"
-                    for start in range(0, len(step.rows), PAGE_ROWS):
-                        page = step.rows[start : start + PAGE_ROWS]
-                        await cursor.execute(prefix + b",".join(cursor.mogrify(template, r) for r in page) + suffix)
-                        flight.check()
-                    result = Result([], len(step.rows))
-                else:
-                    await cursor.execute("SELECT pg_notify(%s, %s)", (CHANNEL, step.topic))
-                    result = Result()
-                step = op.send(result)
-        except StopIteration as done:
-            value: T = done.value
-            return value
-
-    return Deferred.fromCoroutine(drive())
-
-
-def _transaction(op: Op[T], write: bool, flight: InFlight) -> Callable[[_Connection, Any], "Deferred[T]"]:
-    """The body run on one connection: ``op`` inside BEGIN/COMMIT when it
-    writes (NOTIFY is delivered at COMMIT), interruptible by ``flight``."""
-
-    async def body(connection: _Connection, cursor: Any) -> T:
-        raw = connection.pollable()
-
-        def interrupt() -> None:
-            try:
-                raw.cancel()
-            except psycopg2.Error:
-                pass  # the connection is gone: nothing to interrupt
-
-        flight.check()
-        flight.interrupt = interrupt
-        try:
-            if write:
-                await cursor.execute("BEGIN")
-            try:
-                value = await _steps(cursor, op, flight)
-            except BaseException:
-                if write:
-                    await _rollback(connection, cursor)
-                raise
-            if write:
-                await cursor.execute("COMMIT")
-            return value
-        finally:
-            flight.interrupt = None
-
-    return lambda connection, cursor: Deferred.fromCoroutine(body(connection, cursor))
-
-
-async def _rollback(connection: _Connection, cursor: Any) -> None:
-    """Roll back; a connection that cannot is closed (and so reconnects)
-    rather than reused mid-transaction."""
-    try:
-        await cursor.execute("ROLLBACK")
-    except Exception:
-        connection.close()
 
 
 @implementer(IStore)
@@ -266,8 +64,8 @@ class PostgresStore(BaseStore):
         self._max_delay = max_reconnect_delay
         parts = urlsplit(dsn)
         self._where = f"postgresql {parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
-        self._pool: Optional[_Pool] = None
-        self._listener: Optional[_Connection] = None
+        self._pool: Optional[Pool] = None
+        self._listener: Optional[PgConnection] = None
         self._schema_version: Optional[int] = None
         self._too_new: Optional[str] = None
         self._problem: Optional[str] = "not started"
@@ -276,8 +74,8 @@ class PostgresStore(BaseStore):
     # lifecycle
 
     def start(self) -> "Deferred[None]":
-        self._pool = _Pool(self._reactor, self._dsn, self._pool_size, self._max_delay)
-        self._listener = _connection(self._reactor, self._max_delay)
+        self._pool = Pool(self._reactor, self._dsn, self._pool_size, self._max_delay)
+        self._listener = new_connection(self._reactor, self._max_delay)
         self._listener.addNotifyObserver(self._notified)
         self._listener.detector.addRecoveryHandler(self._relisten)
         for member in self._pool.members:
@@ -320,7 +118,7 @@ class PostgresStore(BaseStore):
             detail = f"{self._where}: unreachable: {self._problem or 'not connected'}"
         return StoreHealth(reachable, self.backend, detail, self._schema_version)
 
-    def _connect(self, connection: _Connection) -> "Deferred[bool]":
+    def _connect(self, connection: PgConnection) -> "Deferred[bool]":
         """Connect once; on failure start the detector's reconnection loop."""
 
         def failed(failure: Failure) -> bool:
@@ -332,7 +130,7 @@ class PostgresStore(BaseStore):
         return d.addCallbacks(lambda _: True, failed)
 
     def _died(self, failure: Failure) -> None:
-        self._problem = _describe(failure.value)
+        self._problem = describe_error(failure.value)
 
     def _recovered(self) -> "Deferred[None]":
         """A pooled connection is back. Migrate (again: the database may have
@@ -348,7 +146,7 @@ class PostgresStore(BaseStore):
         if self._migrating is not None:
             return self._migrating
         assert self._pool is not None
-        d = self._pool.run_with_cursor(_transaction(migrate(POSTGRESQL, self._now()), True, InFlight()))
+        d = self._pool.run_with_cursor(transaction(migrate(POSTGRESQL, self._now()), True, InFlight()))
 
         def done(version: int) -> None:
             self._schema_version = version
@@ -357,7 +155,7 @@ class PostgresStore(BaseStore):
 
         def failed(failure: Failure) -> Optional[Failure]:
             if is_connection_error(failure.value):
-                self._problem = _describe(failure.value)
+                self._problem = describe_error(failure.value)
                 return None
             if failure.check(SchemaTooNew):
                 self._too_new = str(failure.value)
@@ -413,7 +211,7 @@ class PostgresStore(BaseStore):
             op.close()
             return fail(StoreUnavailable(self.health().detail))
         assert self._pool is not None
-        d: "Deferred[T]" = self._pool.run_with_cursor(_transaction(op, write, flight))
+        d: "Deferred[T]" = self._pool.run_with_cursor(transaction(op, write, flight))
         return d.addCallbacks(self._succeeded, self._failed)
 
     def _succeeded(self, value: T) -> T:
@@ -423,7 +221,7 @@ class PostgresStore(BaseStore):
     def _failed(self, failure: Failure) -> Failure:
         error = failure.value
         if is_connection_error(error):
-            self._problem = _describe(error)
+            self._problem = describe_error(error)
             translated: StoreError = StoreUnavailable(f"{self._where}: {self._problem}")
         elif isinstance(error, psycopg2.Error):
             translated = StoreError(f"{self._where}: {str(error).strip()}")
