@@ -15,7 +15,6 @@ import psycopg2
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.error import ConnectionClosed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 from txpostgres.reconnection import ConnectionDead, DeadConnectionDetector
 from txpostgres.retrying import simpleBackoffIterator
@@ -25,8 +24,6 @@ from osrs_twisted.store.base import InFlight
 from osrs_twisted.store.steps import CHANNEL, POSTGRESQL, Bulk, Op, Query, Result
 
 T = TypeVar("T")
-
-log = Logger()
 
 #: Keepalives notice a silently vanished server on an idle connection.
 CONNECT_OPTIONS: dict[str, Any] = {
