@@ -8,8 +8,10 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from osrs_twisted.inference.batching import Batcher
@@ -257,3 +259,20 @@ class ArbitraryInputTests(SynchronousTestCase):
                 self.assertIsInstance(reply["error"], str)
         if not transport.disconnecting:
             self.assertEqual(len(lines), data.count(b"\n"))
+
+
+class DisconnectTests(SynchronousTestCase):
+    def test_reply_after_disconnect_is_dropped(self) -> None:
+        pool = ManualPool()
+        factory = make_factory(pool)
+        protocol, transport = connect(factory)
+        other, other_transport = connect(factory)
+        protocol.dataReceived(request(1) + b"\n")
+        other.dataReceived(request(2) + b"\n")
+        protocol.connectionLost(Failure(ConnectionDone()))
+        transport.clear()
+        pool.release()
+        pool.release()
+        self.assertEqual(transport.value(), b"")
+        self.assertEqual(replies(other_transport)[0]["action"], [2])
+        self.assertEqual(factory.metrics.connections, 1)
