@@ -10,13 +10,18 @@ from typing import Any
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.task import deferLater
 from twisted.protocols.basic import LineReceiver
 from twisted.trial.unittest import TestCase
 
+from osrs_twisted.inference.batching import Batcher
+from osrs_twisted.inference.metrics import InferenceMetrics
 from osrs_twisted.inference.pool import ModelPoolService
+from osrs_twisted.inference.protocol import InferenceFactory
 from osrs_twisted.inference.service import InferenceService
 from osrs_twisted.policy import load_registry
 from tests.fixtures import trained_model_path
+from tests.inference_fakes import FakeModel, FakeModels, SynchronousPool, request
 from tests.policy_helpers import assert_close, reference_cases
 
 
@@ -110,13 +115,6 @@ class NonReadingClientTests(TestCase):
 
     @inlineCallbacks
     def test_client_that_never_reads_is_paused(self) -> Any:
-        from twisted.internet.task import deferLater
-
-        from osrs_twisted.inference.batching import Batcher
-        from osrs_twisted.inference.metrics import InferenceMetrics
-        from osrs_twisted.inference.protocol import InferenceFactory
-        from tests.inference_fakes import FakeModel, FakeModels, SynchronousPool, request
-
         metrics = InferenceMetrics()
         batcher = Batcher(SynchronousPool().run_batch, reactor, metrics, 256, 8192)
         factory = InferenceFactory(FakeModels({"m": FakeModel("m")}, "m"), batcher, metrics, 4096, 64)

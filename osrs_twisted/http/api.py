@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from osrs_twisted.catalog import Catalog
 from osrs_twisted.health import HealthRegistry
 from osrs_twisted.http.bots import BotRoutes
-from osrs_twisted.http.errors import CODES, ApiError
+from osrs_twisted.http.errors import CODES, NO_SUCH_ROUTE, ApiError
 from osrs_twisted.http.health import HealthRoutes
 from osrs_twisted.http.items import ItemRoutes
 from osrs_twisted.http.models import ModelRoutes
@@ -45,7 +45,7 @@ class ErrorHandlers:
         for name, value in error.get_headers():
             if name.lower() == "allow":
                 request.setHeader(b"Allow", value.encode("ascii"))
-        message = {404: "no such route", 405: "method not allowed"}.get(status, error.description or "")
+        message = {404: NO_SUCH_ROUTE["error"], 405: "method not allowed"}.get(status, error.description or "")
         if isinstance(error, MethodNotAllowed):
             allowed = ", ".join(error.valid_methods or [])
             message = f"method {request.method.decode('ascii', 'replace')} not allowed; use {allowed}"
@@ -123,4 +123,4 @@ class _NotFound(Resource):
     isLeaf = True
 
     def render(self, request: IRequest) -> bytes:
-        return json_response(request, {"error": "no such route", "code": "not_found"}, 404)
+        return json_response(request, NO_SUCH_ROUTE, 404)

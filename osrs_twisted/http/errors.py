@@ -37,6 +37,10 @@ class ApiError(Exception):
         return {"error": self.message, "code": CODES.get(self.status, "internal"), **self.extra}
 
 
+#: The body of a JSON 404 for a path no route serves.
+NO_SUCH_ROUTE: Mapping[str, str] = {"error": "no such route", "code": "not_found"}
+
+
 def bad_request(message: str) -> ApiError:
     return ApiError(400, message)
 

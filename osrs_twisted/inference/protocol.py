@@ -45,7 +45,6 @@ class InferenceProtocol(LineReceiver):
         self._replies: deque[_Reply] = deque()
         self._write_blocked = False
         self._closing = False
-        self._lost = False
 
     def connectionMade(self) -> None:
         self.factory.metrics.connections += 1
@@ -55,7 +54,6 @@ class InferenceProtocol(LineReceiver):
     def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
         self.factory.metrics.connections -= 1
         self._replies.clear()
-        self._lost = True
 
     def dataReceived(self, data: bytes) -> None:
         if not self._closing:
@@ -82,8 +80,6 @@ class InferenceProtocol(LineReceiver):
         self._flush()
 
     def _answered(self, reply: _Reply, line: bytes) -> None:
-        if self._lost:
-            return
         reply.line = line
         self._flush()
 
