@@ -35,7 +35,7 @@ from osrs_twisted.policy.builtin import NHENV_HEAD_SIZES, release_size_policy  #
 from osrs_twisted.policy.engine import PolicyEngine, make_runner  # noqa: E402
 from osrs_twisted.policy.loader import load_policy_file  # noqa: E402
 from osrs_twisted.policy.model import PolicyDescription  # noqa: E402
-from osrs_twisted.policy.rows import PreparedRow, prepare_row  # noqa: E402
+from osrs_twisted.policy.rows import PreparedRow, RowRequest, prepare_row  # noqa: E402
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "models" / "MyTrainedNh.zip"
 
@@ -51,14 +51,13 @@ def _rows(engine: PolicyEngine, count: int, rng: np.random.Generator, kind: str)
     return [
         prepare_row(
             engine.spec,
-            (rng.normal(size=(frames, 176)) * 10).tolist(),
-            [[bool(v) for v in rng.random(size) < 0.8] for size in NHENV_HEAD_SIZES],
-            True,
-            log_prob,
-            False,
-            False,
-            probs,
-            [],
+            RowRequest(
+                (rng.normal(size=(frames, 176)) * 10).tolist(),
+                [[bool(v) for v in rng.random(size) < 0.8] for size in NHENV_HEAD_SIZES],
+                deterministic=True,
+                return_log_prob=log_prob,
+                return_probs=probs,
+            ),
         )
         for _ in range(count)
     ]

@@ -10,8 +10,6 @@ from typing import Any, Callable, Literal, Mapping
 
 import attrs
 
-from osrs_twisted import __version__
-
 Status = Literal["ok", "degraded", "failing"]
 _RANK: Mapping[Status, int] = {"ok": 0, "degraded": 1, "failing": 2}
 
@@ -22,10 +20,8 @@ class Check:
 
     status: Status
     detail: str
+    #: Rendered as JSON by ``http/render.py``: plain values, or domain values it knows.
     figures: Mapping[str, Any] = attrs.field(factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"status": self.status, "detail": self.detail, **self.figures}
 
 
 #: A component's check, called on every ``/health`` request (cheap, no I/O).
@@ -47,13 +43,6 @@ class HealthReport:
     @property
     def http_status(self) -> int:
         return 503 if self.status == "failing" else 200
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "version": __version__.public(),
-            "checks": {name: check.to_json() for name, check in self.checks.items()},
-        }
 
 
 @attrs.define

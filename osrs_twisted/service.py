@@ -20,15 +20,15 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from osrs_twisted.catalog import Catalog
 from osrs_twisted.gate import GatedFactory, StartGate
 from osrs_twisted.health import Check, CheckFunction, HealthRegistry
-from osrs_twisted.http.api import HealthOnlyResource, HttpApi, HttpSettings
+from osrs_twisted.http.api import HealthApi, HttpApi, HttpSettings
 from osrs_twisted.http.site import ApiSite
 from osrs_twisted.inference.pool import ModelPoolService
 from osrs_twisted.inference.service import InferenceService
 from osrs_twisted.jobs.build import build_scheduler
 from osrs_twisted.jobs.scheduler import JobScheduler
+from osrs_twisted.market.catalog import Catalog
 from osrs_twisted.policy import ModelLoadError, ModelRegistry, load_registry
 from osrs_twisted.store.factory import open_store
 from osrs_twisted.store.interface import IStore
@@ -128,16 +128,12 @@ class HttpReadiness(Service):
         ready = self.store_service.whenStarted() if self.store_service else succeed(None)
         if self.catalog is not None:
             catalog = self.catalog
-            ready.addCallback(lambda _: catalog.start())
+            ready.addCallback(lambda _: catalog.whenLoaded())
         ready.addCallbacks(lambda _: self.gate.open(), self._cannot_start)
 
     def _cannot_start(self, failure: Failure) -> None:
         log.critical("osrs cannot start: {error}", error=failure.getErrorMessage())
         self.reactor.stop()
-
-    def stopService(self) -> "Deferred[None]":
-        super().stopService()
-        return self.catalog.stop() if self.catalog is not None else succeed(None)
 
 
 def _load_models(options: Any) -> ModelRegistry:
@@ -226,11 +222,14 @@ def _add_http(
     store = store_service.store if store_service is not None else None
     http = MultiService()
     http.setName("http")
-    catalog = Catalog(store, reactor) if roles.api and store is not None else None
+    catalog = None
+    if roles.api and store_service is not None:
+        catalog = Catalog(store_service.store, reactor, ready=store_service.whenStarted)
+        catalog.setServiceParent(http)
     gate = StartGate()
     HttpReadiness(reactor, gate, store_service, catalog).setServiceParent(http)
     api = HttpApi(health, reactor, settings, store=store, models=registry, catalog=catalog, jobs=jobs)
-    resource = api.resource() if roles.api else HealthOnlyResource(api)
+    resource = (api if roles.api else HealthApi(health)).resource()
     site = GatedFactory(ApiSite(resource, settings.max_body_bytes), gate)
     for description in options["http"]:
         strports.service(description, site, reactor=reactor).setServiceParent(http)

@@ -9,16 +9,16 @@ import os
 from typing import Any, Awaitable, Callable, Mapping, Optional, TypeVar
 
 import orjson
+from treq.testing import StubTreq
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import Clock, deferLater
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
-from treq.testing import StubTreq
 
-from osrs_twisted.catalog import Catalog
 from osrs_twisted.health import HealthRegistry
-from osrs_twisted.http.api import HttpApi, HttpSettings
+from osrs_twisted.http.api import DEFAULT_SETTINGS, HttpApi, HttpSettings
+from osrs_twisted.market.catalog import Catalog
 from osrs_twisted.policy import ModelRegistry
 from osrs_twisted.store.factory import open_store
 from osrs_twisted.store.interface import IStore
@@ -47,7 +47,9 @@ def deferred_test(f: Callable[..., Awaitable[T]]) -> Callable[..., "Deferred[T]"
     return wrapper
 
 
-def item(item_id: int, name: str, members: bool = True, value: Optional[int] = 1000, limit: Optional[int] = 100) -> Item:
+def item(
+    item_id: int, name: str, members: bool = True, value: Optional[int] = 1000, limit: Optional[int] = 100
+) -> Item:
     """An item whose alch values follow the game's rule from ``value``."""
     return Item(
         id=item_id,
@@ -124,8 +126,9 @@ def now_clock(now: int = NOW) -> Clock:
 
 async def start_catalog(test: TestCase, store: IStore, clock: Clock) -> Catalog:
     catalog = Catalog(store, clock)
-    await catalog.start()
-    test.addCleanup(catalog.stop)
+    catalog.startService()
+    test.addCleanup(catalog.stopService)
+    await catalog.whenLoaded()
     return catalog
 
 
@@ -196,7 +199,7 @@ async def make_client(
     test: TestCase,
     store: Optional[IStore] = None,
     clock: Optional[Clock] = None,
-    settings: HttpSettings = HttpSettings(),
+    settings: HttpSettings = DEFAULT_SETTINGS,
     models: Optional[ModelRegistry] = None,
     filled: bool = True,
 ) -> ApiClient:

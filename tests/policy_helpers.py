@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from osrs_twisted.policy import LoadedModel, PreparedRow, load_model_file
+from osrs_twisted.policy import LoadedModel, PreparedRow, RowRequest, load_model_file
 from osrs_twisted.policy.builtin import NHENV_HEAD_SIZES
 from tests.fixtures import reference_cases_path, trained_model_path
 
@@ -34,14 +34,16 @@ def trained_model(device: str = "cpu") -> LoadedModel:
 def prepare(model: LoadedModel, request: dict[str, Any]) -> PreparedRow:
     """A request dict as the TCP layer would hand its fields over."""
     return model.prepare(
-        request["obs"],
-        request["actionMasks"],
-        request.get("deterministic", False),
-        request.get("returnLogProb", False),
-        request.get("returnEntropy", False),
-        request.get("returnValue", False),
-        request.get("returnProbs", False),
-        request.get("extensions", []),
+        RowRequest(
+            request["obs"],
+            request["actionMasks"],
+            request.get("deterministic", False),
+            request.get("returnLogProb", False),
+            request.get("returnEntropy", False),
+            request.get("returnValue", False),
+            request.get("returnProbs", False),
+            request.get("extensions", []),
+        )
     )
 
 

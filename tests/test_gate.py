@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.address import IPv4Address
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
@@ -63,12 +63,9 @@ class _FakeCatalog:
         self.loaded: Deferred[None] = Deferred()
         self.starts = 0
 
-    def start(self) -> "Deferred[None]":
+    def whenLoaded(self) -> "Deferred[None]":
         self.starts += 1
         return self.loaded
-
-    def stop(self) -> "Deferred[None]":
-        return succeed(None)
 
 
 class HttpReadinessTests(SynchronousTestCase):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any, Optional
+
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from osrs_twisted import gex
+from osrs_twisted.http.render import price_json
+from osrs_twisted.market import gex
 from osrs_twisted.store.records import LatestPrice
 
 WHIP = 4151
@@ -106,12 +109,18 @@ class FigureTests(SynchronousTestCase):
         self.assertIsNone(gex.alch_profit(72000, 70000, None))
 
 
+def price_object(*args: Any) -> Optional[dict[str, Any]]:
+    """``price_figures`` rendered as the HTTP ``price`` object."""
+    figures = gex.price_figures(*args)
+    return None if figures is None else price_json(figures)
+
+
 class PriceFiguresTests(SynchronousTestCase):
     """The HTTP ``price`` object."""
 
     def test_whip(self) -> None:
         self.assertEqual(
-            gex.price_figures(WHIP_PRICE, 70, 1234, 1733000010, 1800),
+            price_object(WHIP_PRICE, 70, 1234, 1733000010, 1800),
             {
                 "high": 1761642,
                 "highTime": 1733000000,
@@ -128,13 +137,13 @@ class PriceFiguresTests(SynchronousTestCase):
         )
 
     def test_no_price(self) -> None:
-        self.assertIsNone(gex.price_figures(None, 70, None, 0, 1800))
+        self.assertIsNone(price_object(None, 70, None, 0, 1800))
         empty = LatestPrice(item_id=1, high=None, high_time=None, low=None, low_time=None)
-        self.assertIsNone(gex.price_figures(empty, 70, None, 0, 1800))
+        self.assertIsNone(price_object(empty, 70, None, 0, 1800))
 
     def test_null_low(self) -> None:
         coal = LatestPrice(item_id=453, high=151, high_time=1000, low=None, low_time=None)
-        figures = gex.price_figures(coal, None, None, 5000, 1800)
+        figures = price_object(coal, None, None, 5000, 1800)
         assert figures is not None
         self.assertEqual(figures["mid"], 151)
         self.assertEqual(figures["tax"], 3)
@@ -146,7 +155,7 @@ class PriceFiguresTests(SynchronousTestCase):
 
     def test_null_high(self) -> None:
         price = LatestPrice(item_id=453, high=None, high_time=None, low=140, low_time=1000)
-        figures = gex.price_figures(price, 10, 5, 1000, 1800)
+        figures = price_object(price, 10, 5, 1000, 1800)
         assert figures is not None
         self.assertEqual(figures["mid"], 140)
         self.assertIsNone(figures["tax"])
@@ -157,7 +166,7 @@ class PriceFiguresTests(SynchronousTestCase):
         tbow = LatestPrice(
             item_id=20997, high=2300000000, high_time=1, low=2280000000, low_time=1
         )
-        figures = gex.price_figures(tbow, 8, None, 1, 1800)
+        figures = price_object(tbow, 8, None, 1, 1800)
         assert figures is not None
         self.assertEqual(figures["tax"], 5_000_000)
         self.assertEqual(figures["margin"], 15_000_000)

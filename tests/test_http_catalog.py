@@ -12,12 +12,21 @@ from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
-from osrs_twisted.catalog import Catalog
+from osrs_twisted.market.catalog import Catalog
 from osrs_twisted.store.interface import TOPIC_BUCKETS, TOPIC_HEARTBEATS, TOPIC_ITEMS, TOPIC_PRICES, StoreUnavailable
 from osrs_twisted.store.records import LatestPrice, PriceBucket
 from tests import pgserver
 from tests.http_helpers import (
-    DEADLINE, ITEMS, NOW, PRICES, TEST_TIMEOUT, deferred_test, fill, make_client, now_clock, start_store,
+    DEADLINE,
+    ITEMS,
+    NOW,
+    PRICES,
+    TEST_TIMEOUT,
+    deferred_test,
+    fill,
+    make_client,
+    now_clock,
+    start_store,
 )  # fmt: skip
 
 
@@ -106,7 +115,8 @@ class CoalescingTests(TestCase):
     def test_bursts_coalesce_into_one_reload_of_what_changed(self) -> None:
         store = GatedStore()
         catalog = Catalog(store, now_clock())  # type: ignore[arg-type]
-        started = catalog.start()
+        catalog.startService()
+        started = catalog.whenLoaded()
         self.assertEqual(sorted(store.calls), ["buckets-24h", "items", "prices"])
         for _ in range(5):
             store.listener(TOPIC_PRICES)
@@ -126,7 +136,7 @@ class CoalescingTests(TestCase):
         self.assertEqual(store.calls[5:], ["buckets-24h"])
         store.release()
         self.assertEqual(catalog.loads, 4)
-        self.successResultOf(catalog.stop())
+        self.successResultOf(catalog.stopService())
         store.listener(TOPIC_PRICES)
         self.assertEqual(len(store.calls), 6, "no reload after stop")
 
@@ -135,7 +145,8 @@ class CoalescingTests(TestCase):
         store.unavailable = True
         clock = now_clock()
         catalog = Catalog(store, clock, retry_delay=5)  # type: ignore[arg-type]
-        self.successResultOf(catalog.start())
+        catalog.startService()
+        self.successResultOf(catalog.whenLoaded())
         self.assertRaises(StoreUnavailable, catalog.snapshot)
         self.assertEqual(len(clock.getDelayedCalls()), 1)
         store.unavailable = False
@@ -143,13 +154,14 @@ class CoalescingTests(TestCase):
         store.release()
         self.assertTrue(catalog.loaded)
         self.assertEqual(clock.getDelayedCalls(), [])
-        self.successResultOf(catalog.stop())
+        self.successResultOf(catalog.stopService())
 
     def test_stop_cancels_a_pending_retry(self) -> None:
         store = GatedStore()
         store.unavailable = True
         clock = now_clock()
         catalog = Catalog(store, clock)  # type: ignore[arg-type]
-        self.successResultOf(catalog.start())
-        self.successResultOf(catalog.stop())
+        catalog.startService()
+        self.successResultOf(catalog.whenLoaded())
+        self.successResultOf(catalog.stopService())
         self.assertEqual(clock.getDelayedCalls(), [])

@@ -16,7 +16,7 @@ from osrs_twisted.policy.builtin import synthetic_nhenv_checkpoint
 from osrs_twisted.policy.engine import PolicyEngine
 from osrs_twisted.policy.loader import describe_checkpoint
 from osrs_twisted.policy.numpy_runner import NumpyRunner
-from osrs_twisted.policy.rows import prepare_row
+from osrs_twisted.policy.rows import RowRequest, prepare_row
 from tests.fixtures import trained_model_path
 from tests.policy_helpers import save_checkpoint
 
@@ -137,7 +137,7 @@ class RoundTripTests(SynchronousTestCase):
         for description in (load_policy_file(save_checkpoint(tmp / "s.zip", checkpoint)), describe_checkpoint(checkpoint)):
             engine = PolicyEngine("synthetic", description, NumpyRunner(description))
             masks = [[True] * size for size in description.head_sizes]
-            row = prepare_row(engine.spec, obs, masks, True, True, True, True, True, ["winrate"])
+            row = prepare_row(engine.spec, RowRequest(obs, masks, True, True, True, True, True, ["winrate"]))
             replies.append(engine.predict([row], np.random.default_rng(0)))
         self.assertEqual(replies[0], replies[1])
         self.assertIsInstance(replies[0][0]["values"], float)

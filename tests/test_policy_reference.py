@@ -45,11 +45,6 @@ class TorchRunnerTests(SynchronousTestCase):
             path=None,
             sha256=None,
             loaded_at=0.0,
-            frames=2,
-            obs_size=176,
-            critic_size=269,
-            heads=engine.description.head_sizes,
-            extensions=("winrate",),
             engine=PolicyEngine("MyTrainedNh", engine.description, TorchRunner(engine.description, "cpu")),
         )
 

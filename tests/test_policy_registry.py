@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 from twisted.trial.unittest import SynchronousTestCase
 
-from osrs_twisted.policy import ModelLoadError, load_registry
+from osrs_twisted.http.render import models_json
+from osrs_twisted.policy import ModelLoadError, RowRequest, load_registry
 from osrs_twisted.policy.builtin import synthetic_nhenv_checkpoint
 from tests.fixtures import trained_model_path
 from tests.policy_helpers import prepare, save_checkpoint
@@ -90,7 +91,7 @@ class RegistryTests(SynchronousTestCase):
     def test_describe(self) -> None:
         directory = self._models_dir("Good.zip")
         (directory / "broken.zip").write_text("x")
-        document = load_registry(directory, []).describe()
+        document = models_json(load_registry(directory, []))
         self.assertEqual(document["default"], "Good")
         entries = {entry["name"]: entry for entry in document["models"]}
         good = entries["Good"]
@@ -128,7 +129,8 @@ class RegistryTests(SynchronousTestCase):
         registry = load_registry(None, [])
         model = registry.get("demo")
         assert model is not None
-        row = model.prepare([[0.0] * 176], [[True] * size for size in model.heads], True, True, True, False, True, [])
+        masks = [[True] * size for size in model.heads]
+        row = model.prepare(RowRequest([[0.0] * 176], masks, True, True, True, False, True, []))
         results = []
         worker = threading.Thread(target=lambda: results.append(model.predict([row], np.random.default_rng(0))))
         worker.start()

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from twisted.trial.unittest import SynchronousTestCase
 
-from osrs_twisted.policy import PolicyInputError, load_registry
+from osrs_twisted.policy import PolicyInputError, RowRequest, load_registry
 from osrs_twisted.policy.builtin import NHENV_HEAD_SIZES
 from osrs_twisted.policy.registry import LoadedModel
 
@@ -35,7 +35,7 @@ class PrepareTests(SynchronousTestCase):
             "extensions": [],
         }
         request.update(fields)
-        return (model or _model()).prepare(**request)
+        return (model or _model()).prepare(RowRequest(**request))
 
     def assertRefused(self, field: str, fragment: str, model: LoadedModel | None = None, **fields: Any) -> None:
         error = self.assertRaises(PolicyInputError, self.prepare, model, **fields)

@@ -1,89 +1,62 @@
-"""The HTTP API's root: state injected per instance, JSON for every error."""
+"""The HTTP API's roots: state injected per instance, one Klein app each,
+JSON for every error (``routing.py``)."""
 
 from __future__ import annotations
 
 from typing import Optional
 
+from klein import Klein
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
-from twisted.python.failure import Failure
-from twisted.web.iweb import IRequest
-from twisted.web.resource import IResource, Resource
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from twisted.web.resource import IResource
 
-from osrs_twisted.catalog import Catalog
 from osrs_twisted.health import HealthRegistry
 from osrs_twisted.http.bots import BotRoutes
-from osrs_twisted.http.errors import CODES, NO_SUCH_ROUTE, ApiError
 from osrs_twisted.http.health import HealthRoutes
 from osrs_twisted.http.items import ItemRoutes
 from osrs_twisted.http.models import ModelRoutes
 from osrs_twisted.http.openapi import OpenApiRoutes
 from osrs_twisted.http.prices import PriceRoutes
-from osrs_twisted.http.routing import app, json_response
+from osrs_twisted.http.render import RenderCache
+from osrs_twisted.http.routing import routed_app
 from osrs_twisted.http.seed import SeedRoutes
 from osrs_twisted.http.state import HttpSettings
 from osrs_twisted.http.tasks import TaskRoutes
 from osrs_twisted.jobs.scheduler import JobScheduler
+from osrs_twisted.market.catalog import Catalog
 from osrs_twisted.policy import ModelRegistry
-from osrs_twisted.store.interface import IStore, StoreUnavailable
+from osrs_twisted.store.interface import IStore
 
-__all__ = ["HealthOnlyResource", "HttpApi", "HttpSettings"]
+__all__ = ["HealthApi", "HttpApi", "HttpSettings"]
 
-log = Logger()
+DEFAULT_SETTINGS = HttpSettings()
 
 
-class ErrorHandlers:
-    """Klein runs error handlers in registration order: werkzeug's routing
-    errors first (keeping ``Allow``), the API's own, then a catch-all."""
+class _Routed:
+    app: Klein
 
-    @app.handle_errors(HTTPException)
-    def routing_error(self, request: IRequest, failure: Failure) -> bytes:
-        error = failure.value
-        assert isinstance(error, HTTPException)
-        status = error.code or 500
-        for name, value in error.get_headers():
-            if name.lower() == "allow":
-                request.setHeader(b"Allow", value.encode("ascii"))
-        message = {404: NO_SUCH_ROUTE["error"], 405: "method not allowed"}.get(status, error.description or "")
-        if isinstance(error, MethodNotAllowed):
-            allowed = ", ".join(error.valid_methods or [])
-            message = f"method {request.method.decode('ascii', 'replace')} not allowed; use {allowed}"
-        return json_response(request, {"error": message, "code": CODES.get(status, "internal")}, status)
+    def resource(self) -> IResource:
+        return self.app.resource()
 
-    @app.handle_errors(ApiError)
-    def api_error(self, request: IRequest, failure: Failure) -> bytes:
-        error = failure.value
-        assert isinstance(error, ApiError)
-        for name, value in error.headers.items():
-            request.setHeader(name.encode("ascii"), value.encode("latin-1"))
-        return json_response(request, error.body(), error.status)
 
-    @app.handle_errors(StoreUnavailable)
-    def store_unavailable(self, request: IRequest, failure: Failure) -> bytes:
-        return json_response(
-            request, {"error": f"the store is unavailable: {failure.value}", "code": "unavailable"}, 503
-        )
+class HealthApi(_Routed, HealthRoutes):
+    """A ``--jobs-only`` worker's API: ``/health`` and ``/health/live``, a
+    JSON 404 for every other path."""
 
-    @app.handle_errors(Exception)
-    def internal_error(self, request: IRequest, failure: Failure) -> bytes:
-        log.failure("unhandled error serving {method} {uri}", failure, method=request.method, uri=request.uri)
-        return json_response(request, {"error": "internal server error", "code": "internal"}, 500)
+    def __init__(self, health: HealthRegistry) -> None:
+        self.health = health
+        self.app = routed_app(self)
 
 
 class HttpApi(
-    ErrorHandlers, HealthRoutes, ItemRoutes, PriceRoutes, SeedRoutes, BotRoutes, ModelRoutes, OpenApiRoutes,
-    TaskRoutes,
+    _Routed, HealthRoutes, ItemRoutes, PriceRoutes, SeedRoutes, BotRoutes, ModelRoutes, OpenApiRoutes, TaskRoutes,
 ):
     """Every route of the API, bound to the collaborators given here."""
-
-    app = app
 
     def __init__(
         self,
         health: HealthRegistry,
         clock: IReactorTime,
-        settings: HttpSettings = HttpSettings(),
+        settings: HttpSettings = DEFAULT_SETTINGS,
         store: Optional[IStore] = None,
         models: Optional[ModelRegistry] = None,
         catalog: Optional[Catalog] = None,
@@ -96,31 +69,5 @@ class HttpApi(
         self.models = models
         self.catalog = catalog
         self.jobs = jobs
-
-    def resource(self) -> IResource:
-        return self.app.resource()
-
-
-class HealthOnlyResource(Resource):
-    """A ``--jobs-only`` worker serves ``/health`` alone; the rest is a JSON 404."""
-
-    def __init__(self, api: HttpApi) -> None:
-        super().__init__()
-        self._api = api.resource()
-
-    def getChild(self, path: bytes, request: IRequest) -> IResource:
-        if path == b"health":
-            request.prepath.pop()
-            request.postpath.insert(0, path)
-            return self._api
-        return _NotFound()
-
-    def render(self, request: IRequest) -> bytes:
-        return _NotFound().render(request)
-
-
-class _NotFound(Resource):
-    isLeaf = True
-
-    def render(self, request: IRequest) -> bytes:
-        return json_response(request, NO_SUCH_ROUTE, 404)
+        self.rendered = RenderCache()
+        self.app = routed_app(self)

@@ -35,22 +35,20 @@ def gunzip(data: bytes, limit: int) -> bytes:
     return out
 
 
-def read_body(request: IRequest, limit: int, seed_style: bool = False) -> bytes:
+def read_body(request: IRequest, limit: int) -> bytes:
     """The request body, inflated when ``Content-Encoding: gzip``."""
     content = request.content
     raw: bytes = b"" if content is None else content.read(limit + 1)
     if len(raw) > limit:
-        raise ApiError(413, f"request body exceeds the limit of {limit} bytes", seed_style=seed_style)
+        raise ApiError(413, f"request body exceeds the limit of {limit} bytes")
     encoding = (request.getHeader(b"content-encoding") or b"identity").strip().lower()
     if encoding == b"identity":
         return raw
     if encoding != b"gzip":
-        raise ApiError(
-            415, f"unsupported Content-Encoding {encoding.decode('latin-1')!r}; use gzip", seed_style=seed_style
-        )
+        raise ApiError(415, f"unsupported Content-Encoding {encoding.decode('latin-1')!r}; use gzip")
     try:
         return gunzip(raw, limit)
     except OverflowError as e:
-        raise ApiError(413, str(e), seed_style=seed_style) from None
+        raise ApiError(413, str(e)) from None
     except ValueError as e:
-        raise ApiError(400, str(e), seed_style=seed_style) from None
+        raise ApiError(400, str(e)) from None

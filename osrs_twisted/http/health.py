@@ -1,11 +1,12 @@
-"""``GET /health`` and ``GET /health/live`` (configuration.md)."""
+"""``GET /health`` and ``GET /health/live`` (docs/operations.md)."""
 
 from __future__ import annotations
 
 from twisted.web.iweb import IRequest
 
 from osrs_twisted.health import HealthRegistry
-from osrs_twisted.http.routing import app, json_response
+from osrs_twisted.http.render import health_json
+from osrs_twisted.http.routing import json_response, route
 
 
 class HealthRoutes:
@@ -13,11 +14,11 @@ class HealthRoutes:
 
     health: HealthRegistry
 
-    @app.route("/health", methods=["GET"])
+    @route("/health", methods=["GET"])
     def get_health(self, request: IRequest) -> bytes:
         report = self.health.report()
-        return json_response(request, report.to_json(), report.http_status)
+        return json_response(request, health_json(report), report.http_status)
 
-    @app.route("/health/live", methods=["GET"])
+    @route("/health/live", methods=["GET"])
     def get_live(self, request: IRequest) -> bytes:
         return json_response(request, {"status": "ok"})

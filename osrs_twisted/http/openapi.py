@@ -12,9 +12,9 @@ from typing import Any, Mapping, Optional, Sequence
 from twisted.web.iweb import IRequest
 
 from osrs_twisted import __version__
-from osrs_twisted.catalog import FLIP_SORTS
 from osrs_twisted.http.errors import CODES
-from osrs_twisted.http.routing import app, json_response
+from osrs_twisted.http.prices import FLIP_SORTS
+from osrs_twisted.http.routing import json_response, route
 from osrs_twisted.http.state import ApiState
 from osrs_twisted.store.records import RUN_STATES, TIMESTEPS
 
@@ -215,7 +215,7 @@ PATHS: dict[str, dict[str, Schema]] = {
     )},
     "/prices/flips": {"get": _op(
         "Items with both sides and a fresh price, best flip first", (200, "ItemList"), [400, 503],
-        [_param("sort", "query", {**enum(FLIP_SORTS), "default": "margin"}, "Ranking"),
+        [_param("sort", "query", {**enum(list(FLIP_SORTS)), "default": "margin"}, "Ranking"),
          _param("minVolume", "query", INT, "Least 24 h volume"),
          _param("members", "query", BOOL, "Only members (true) or free-to-play (false) items"),
          _param("maxPrice", "query", INT, "Highest buy (low) price"), _limit(20)],
@@ -274,6 +274,6 @@ def document() -> dict[str, Any]:
 
 
 class OpenApiRoutes(ApiState):
-    @app.route("/openapi.json", methods=["GET"])
+    @route("/openapi.json", methods=["GET"])
     def openapi(self, request: IRequest) -> bytes:
         return json_response(request, document())

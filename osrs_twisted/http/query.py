@@ -1,5 +1,6 @@
-"""Query-string parsing shared by the routes: each bad value is a 400 naming
-its parameter (or, on the seed's paths, a ``{"detail": ...}`` error)."""
+"""Query-string parsing shared by the routes: each bad value is an
+:class:`InvalidParameter` naming its parameter (a 400, which the seed's
+paths answer as their 422 ``{"detail": ...}``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Optional, Sequence, TypeVar
 
 from twisted.web.iweb import IRequest
 
-from osrs_twisted.http.errors import ApiError
+from osrs_twisted.http.errors import InvalidParameter
 
 S = TypeVar("S", bound=str)
 
@@ -18,17 +19,7 @@ _INTEGER = re.compile(r"-?[0-9]{1,18}")
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no")
 
-#: The seed (FastAPI) answered query validation errors with 422.
-SEED_INVALID = 422
-
-
-def _error(message: str, seed_style: bool) -> ApiError:
-    if seed_style:
-        return ApiError(SEED_INVALID, message, seed_style=True)
-    return ApiError(400, message)
-
-
-def query_str(request: IRequest, name: str, seed_style: bool = False) -> Optional[str]:
+def query_str(request: IRequest, name: str) -> Optional[str]:
     """The parameter's last value, or None when absent."""
     values = request.args.get(name.encode("ascii"))
     if not values:
@@ -36,28 +27,28 @@ def query_str(request: IRequest, name: str, seed_style: bool = False) -> Optiona
     try:
         value: str = values[-1].decode("utf-8")
     except UnicodeDecodeError:
-        raise _error(f"{name} is not valid UTF-8", seed_style) from None
+        raise InvalidParameter(f"{name} is not valid UTF-8") from None
     return value
 
 
-def required_str(request: IRequest, name: str, seed_style: bool = False) -> str:
-    value = query_str(request, name, seed_style)
+def required_str(request: IRequest, name: str) -> str:
+    value = query_str(request, name)
     if value is None or value == "":
-        raise _error(f"query parameter {name} is required", seed_style)
+        raise InvalidParameter(f"query parameter {name} is required")
     return value
 
 
-def parse_int(raw: str, name: str, minimum: int, seed_style: bool = False) -> int:
+def parse_int(raw: str, name: str, minimum: int) -> int:
     """``raw`` as an integer of at least ``minimum``, else an error naming ``name``."""
     what = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
     if not _INTEGER.fullmatch(raw.strip()) or int(raw) < minimum:
-        raise _error(f"{name} must be {what}, got {raw!r}", seed_style)
+        raise InvalidParameter(f"{name} must be {what}, got {raw!r}")
     return int(raw)
 
 
-def query_int(request: IRequest, name: str, minimum: int = 0, seed_style: bool = False) -> Optional[int]:
-    raw = query_str(request, name, seed_style)
-    return None if raw is None else parse_int(raw, name, minimum, seed_style)
+def query_int(request: IRequest, name: str, minimum: int = 0) -> Optional[int]:
+    raw = query_str(request, name)
+    return None if raw is None else parse_int(raw, name, minimum)
 
 
 def query_limit(request: IRequest, default: int, cap: int) -> int:
@@ -79,7 +70,7 @@ def query_bool(request: IRequest, name: str) -> Optional[bool]:
         return True
     if raw.lower() in _FALSE:
         return False
-    raise _error(f"{name} must be true or false, got {raw!r}", False)
+    raise InvalidParameter(f"{name} must be true or false, got {raw!r}")
 
 
 def query_choice(request: IRequest, name: str, choices: Sequence[S], default: S) -> S:
@@ -89,7 +80,7 @@ def query_choice(request: IRequest, name: str, choices: Sequence[S], default: S)
     for choice in choices:
         if raw == choice:
             return choice
-    raise _error(f"{name} must be one of {', '.join(choices)}, got {raw!r}", False)
+    raise InvalidParameter(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
 
 
 def query_ids(request: IRequest, name: str, cap: int) -> list[int]:
@@ -97,7 +88,7 @@ def query_ids(request: IRequest, name: str, cap: int) -> list[int]:
     raw = required_str(request, name)
     parts = [part for part in raw.split(",") if part.strip()]
     if not parts:
-        raise _error(f"{name} must list item ids separated by commas, got {raw!r}", False)
+        raise InvalidParameter(f"{name} must list item ids separated by commas, got {raw!r}")
     if len(parts) > cap:
-        raise _error(f"{name} lists {len(parts)} ids; at most {cap} are allowed", False)
+        raise InvalidParameter(f"{name} lists {len(parts)} ids; at most {cap} are allowed")
     return [parse_int(part, name, 0) for part in parts]

@@ -3,18 +3,23 @@ snake_case fields, ISO 8601 times and ``{"detail": ...}`` errors."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Awaitable, Callable, Mapping, Optional, ParamSpec, TypeVar
 
 import orjson
 from twisted.web.iweb import IRequest
 
 from osrs_twisted.http.body import read_body
-from osrs_twisted.http.errors import ApiError
+from osrs_twisted.http.errors import ApiError, SeedError, as_seed_error, not_found
 from osrs_twisted.http.query import parse_int, required_str
-from osrs_twisted.http.routing import app, json_response
+from osrs_twisted.http.routing import json_response, route
 from osrs_twisted.http.state import ApiState
 from osrs_twisted.store.records import Heartbeat, LatestPrice
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def iso_z(timestamp: Optional[int]) -> Optional[str]:
@@ -83,19 +88,43 @@ def heartbeat_problem(payload: Any) -> Optional[str]:
     return None
 
 
-def _invalid_payload(message: str) -> ApiError:
-    return ApiError(400, f"Invalid payload format: {message}", seed_style=True)
+def seed_errors(handler: Callable[P, R]) -> Callable[P, R]:
+    """Answer every :class:`ApiError` that escapes ``handler`` (a plain or an
+    ``async`` route) in the seed's ``{"detail": ...}`` shape."""
+
+    async def awaited(result: Awaitable[Any]) -> Any:
+        try:
+            return await result
+        except ApiError as e:
+            raise as_seed_error(e) from None
+
+    @functools.wraps(handler)
+    def shaped(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            result = handler(*args, **kwargs)
+        except ApiError as e:
+            raise as_seed_error(e) from None
+        if inspect.iscoroutine(result):
+            return awaited(result)  # type: ignore[return-value]
+        return result
+
+    return shaped
+
+
+def _invalid_payload(message: str) -> SeedError:
+    return SeedError(400, f"Invalid payload format: {message}")
 
 
 class SeedRoutes(ApiState):
     """``/items/search``, ``/items/current-price`` and ``POST /healthcheck``."""
 
-    @app.route("/items/search", methods=["GET"])
+    @route("/items/search", methods=["GET"])
+    @seed_errors
     def seed_search(self, request: IRequest) -> bytes:
-        name = required_str(request, "name", seed_style=True)
+        name = required_str(request, "name")
         entry = self.snapshot().by_exact_name.get(name.strip().lower())
         if entry is None:
-            raise ApiError(404, f"Item {name} not found", seed_style=True)
+            raise not_found(f"Item {name} not found")
         item = entry.item
         body = {
             "id": item.id,
@@ -110,19 +139,20 @@ class SeedRoutes(ApiState):
         }
         return json_response(request, body)
 
-    @app.route("/items/current-price", methods=["GET"])
+    @route("/items/current-price", methods=["GET"])
+    @seed_errors
     def seed_current_price(self, request: IRequest) -> bytes:
-        raw = required_str(request, "item_source_id", seed_style=True)
-        item_id = parse_int(raw, "item_source_id", 0, seed_style=True)
+        item_id = parse_int(required_str(request, "item_source_id"), "item_source_id", 0)
         entry = self.snapshot().items.get(item_id)
         if entry is None or entry.figures is None or entry.price is None:
-            raise ApiError(404, f"No price for item {item_id}", seed_style=True)
+            raise not_found(f"No price for item {item_id}")
         return json_response(request, seed_price(entry.price))
 
-    @app.route("/healthcheck", methods=["POST"])
+    @route("/healthcheck", methods=["POST"])
+    @seed_errors
     async def seed_healthcheck(self, request: IRequest) -> bytes:
         try:
-            raw = read_body(request, self.settings.max_body_bytes, seed_style=True)
+            raw = read_body(request, self.settings.max_body_bytes)
         except ApiError as e:
             if e.status == 400:
                 raise _invalid_payload(e.message) from None

@@ -1,15 +1,17 @@
-"""What every route mixin may use: the settings and the collaborators that
+"""What every route group may use: the settings and the collaborators that
 :class:`~osrs_twisted.http.api.HttpApi` injects, declared once for mypy."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional, Sequence
 
 import attrs
 from twisted.internet.interfaces import IReactorTime
 
-from osrs_twisted.catalog import Catalog, Snapshot
 from osrs_twisted.health import HealthRegistry
+from osrs_twisted.http.render import RenderCache
+from osrs_twisted.market.catalog import Catalog
+from osrs_twisted.market.snapshot import Entry, Snapshot
 from osrs_twisted.policy import ModelRegistry
 from osrs_twisted.store.interface import IStore, StoreUnavailable
 
@@ -29,7 +31,7 @@ class HttpSettings:
 
 
 class ApiState:
-    """The injected state, as the resource mixins see it."""
+    """The injected state, as the route groups see it."""
 
     health: HealthRegistry
     clock: IReactorTime
@@ -37,6 +39,7 @@ class ApiState:
     store: Optional[IStore]
     models: Optional[ModelRegistry]
     catalog: Optional[Catalog]
+    rendered: RenderCache
 
     def now(self) -> int:
         return int(self.clock.seconds())
@@ -51,3 +54,8 @@ class ApiState:
         if self.catalog is None:
             raise StoreUnavailable("this process has no item catalog")
         return self.catalog.snapshot()
+
+    def items_json(self, snapshot: Snapshot, entries: Sequence[Entry]) -> list[dict[str, Any]]:
+        """``entries`` as items with their ``price`` objects, ``stale`` as of now."""
+        now, stale_after, item = self.now(), self.settings.stale_after, self.rendered.item
+        return [item(snapshot, entry, now, stale_after) for entry in entries]

@@ -1,4 +1,4 @@
-"""``/tasks``: the background jobs, their runs, and manual runs (http-api.md).
+"""``/tasks``: the background jobs, their runs, and manual runs (docs/http-api.md).
 
 Starting a run is an admin action: with ``--admin-token`` it needs
 ``Authorization: Bearer <token>``; without one only loopback clients may
@@ -16,9 +16,9 @@ from twisted.web.iweb import IRequest
 
 from osrs_twisted.http.errors import ApiError, bad_request, not_found
 from osrs_twisted.http.query import parse_int, query_limit, query_str
-from osrs_twisted.http.routing import app, json_response
+from osrs_twisted.http.render import optional_run_json, run_json
+from osrs_twisted.http.routing import json_response, route
 from osrs_twisted.http.state import ApiState
-from osrs_twisted.jobs.runs import optional_run_json, run_json
 from osrs_twisted.jobs.scheduler import JobScheduler, SchedulerStopped, UnknownJob
 from osrs_twisted.store.interface import RunInProgress
 from osrs_twisted.store.records import RUN_STATES, RunState
@@ -69,19 +69,20 @@ def _state(request: IRequest) -> Optional[RunState]:
 
 
 class TaskRoutes(ApiState):
-    """The ``/tasks`` routes, over ``self.jobs`` (None with ``--no-jobs``)."""
+    """The ``/tasks`` routes, over ``self.jobs`` (None with ``--no-jobs``);
+    the runs the scheduler records are read from the API's store."""
 
     jobs: Optional[JobScheduler]
 
-    def _scheduler(self) -> JobScheduler:
+    def require_jobs(self) -> JobScheduler:
         if self.jobs is None:
             raise ApiError(503, "background jobs are off in this process (--no-jobs)")
         return self.jobs
 
-    @app.route("/tasks", methods=["GET"])
+    @route("/tasks", methods=["GET"])
     async def tasks_list(self, request: IRequest) -> bytes:
-        scheduler = self._scheduler()
-        last = await scheduler.store.last_runs()
+        scheduler = self.require_jobs()
+        last = await self.require_store().last_runs()
         jobs = [
             {
                 "name": job.name,
@@ -94,25 +95,26 @@ class TaskRoutes(ApiState):
         ]
         return json_response(request, {"jobs": jobs})
 
-    @app.route("/tasks/runs", methods=["GET"])
+    @route("/tasks/runs", methods=["GET"])
     async def tasks_runs(self, request: IRequest) -> bytes:
-        scheduler = self._scheduler()
+        self.require_jobs()
         state = _state(request)
         limit = query_limit(request, DEFAULT_RUNS_LIMIT, self.settings.max_limit)
-        runs = await scheduler.store.list_runs(query_str(request, "job"), state, limit)
+        runs = await self.require_store().list_runs(query_str(request, "job"), state, limit)
         return json_response(request, {"runs": [run_json(run) for run in runs]})
 
-    @app.route("/tasks/runs/<run_id>", methods=["GET"])
+    @route("/tasks/runs/<run_id>", methods=["GET"])
     async def tasks_run(self, request: IRequest, run_id: str) -> bytes:
-        run = await self._scheduler().store.get_run(parse_int(run_id, "runId", 1))
+        self.require_jobs()
+        run = await self.require_store().get_run(parse_int(run_id, "runId", 1))
         if run is None:
             raise not_found(f"no run with id {run_id}")
         return json_response(request, run_json(run))
 
-    @app.route("/tasks/<job>/run", methods=["POST"])
+    @route("/tasks/<job>/run", methods=["POST"])
     async def tasks_trigger(self, request: IRequest, job: str) -> bytes:
         require_admin(request, self.settings.admin_token)
-        scheduler = self._scheduler()
+        scheduler = self.require_jobs()
         try:
             run = await scheduler.trigger(job)
         except SchedulerStopped as e:

@@ -1,4 +1,5 @@
-"""Counters of the inference path, read by ``/health`` and benchmarks.
+"""Counters of the inference path, read by ``/health`` (rendered in
+``http/render.py``) and benchmarks.
 
 Plain integers and fixed histograms updated on the reactor thread: cheap
 enough for every request, bounded in memory however long the server runs.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from typing import Any, Sequence
+from typing import Sequence
 
 import attrs
 
@@ -52,16 +53,6 @@ class Histogram:
                 return min(bound, self.maximum)
         return self.maximum
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "count": self.count,
-            "mean": self.total / self.count if self.count else None,
-            "max": self.maximum,
-            "p50": self.quantile(0.5),
-            "p99": self.quantile(0.99),
-            "buckets": {str(b): c for b, c in zip([*self.bounds, "inf"], self.counts) if c},
-        }
-
 
 @attrs.define
 class InferenceMetrics:
@@ -83,15 +74,3 @@ class InferenceMetrics:
         self.queued = depth
         if depth > self.max_queued:
             self.max_queued = depth
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "connections": self.connections,
-            "requests": self.requests,
-            "replies": self.replies,
-            "errors": dict(self.errors),
-            "queueDepth": self.queued,
-            "maxQueueDepth": self.max_queued,
-            "batchSize": self.batches.to_json(),
-            "latencyMs": self.latency_ms.to_json(),
-        }

@@ -85,9 +85,9 @@ class ModelPoolService(Service):
     def check(self) -> Check:
         """Health of the model side: failing when no model can run."""
         figures = {
-            "loaded": list(self.registry.names),
+            "loaded": self.registry.names,
             "default": self.registry.default_name,
-            "skipped": [{"path": str(s.path), "error": s.error} for s in self.registry.skipped],
+            "skipped": self.registry.skipped,
         }
         if not self.running:
             return Check("failing", "the model pool is not running", figures)

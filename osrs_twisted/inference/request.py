@@ -13,7 +13,7 @@ import attrs
 import orjson
 
 from osrs_twisted.inference.errors import RequestError, RequestId
-from osrs_twisted.policy import LoadedModel, PolicyInputError, PreparedRow
+from osrs_twisted.policy import LoadedModel, PolicyInputError, PreparedRow, RowRequest
 
 _FLAGS = ("returnLogProb", "returnEntropy", "returnValue", "returnProbs")
 _KNOWN_KEYS = frozenset(("model", "obs", "actionMasks", "deterministic", "extensions", "id", *_FLAGS))
@@ -118,7 +118,7 @@ def parse_request(line: bytes, models: ModelLookup) -> InferenceRequest:
     model = _model(data, models, request_id)
     try:
         row = model.prepare(
-            data["obs"], data["actionMasks"], deterministic, log_prob, entropy, value, probs, extensions
+            RowRequest(data["obs"], data["actionMasks"], deterministic, log_prob, entropy, value, probs, extensions)
         )
     except PolicyInputError as e:
         raise RequestError("bad_request", str(e), request_id) from None

@@ -47,7 +47,7 @@ class InferenceService(MultiService):
     def check(self) -> Check:
         """The model pool's health, with the inference counters as figures."""
         pool = self.pool.check()
-        return attrs.evolve(pool, figures={**pool.figures, "inference": self.metrics.to_json()})
+        return attrs.evolve(pool, figures={**pool.figures, "inference": self.metrics})
 
     def stopService(self) -> "Deferred[None]":
         return Deferred.fromCoroutine(self._stop())

@@ -14,12 +14,13 @@ default_model: str | None = None, device: str = "cpu") -> ModelRegistry``
     Immutable, safe to read from any thread: ``.get(name) -> LoadedModel | None``,
     ``.names``, ``.default_name``, ``.skipped`` (``SkippedModel(path, error)``),
     ``.warnings`` (messages for the caller to log: skipped files, replaced
-    built-ins, the untrained ``demo``), ``.describe()`` (the ``GET /models`` body).
+    built-ins, the untrained ``demo``).
 
-``LoadedModel.prepare(obs, action_masks, deterministic, return_log_prob, return_entropy,
-return_value, return_probs, extensions) -> PreparedRow``
-    Validate one request's already-decoded fields (fast; meant for the
-    reactor thread). Raises :class:`PolicyInputError` (``.field``, ``str()``).
+``LoadedModel.prepare(request: RowRequest) -> PreparedRow``
+    Validate one request's already-decoded fields (``RowRequest(obs,
+    action_masks, deterministic=False, return_log_prob=False, ...,
+    extensions=())``; fast, meant for the reactor thread). Raises
+    :class:`PolicyInputError` (``.field``, ``str()``).
 
 ``LoadedModel.predict(rows: Sequence[PreparedRow], rng: numpy.random.Generator) -> list[dict]``
     Run a batch of one model's rows (on a worker thread) and return each
@@ -33,7 +34,7 @@ from osrs_twisted.policy.errors import ModelLoadError, PolicyInputError
 from osrs_twisted.policy.loader import load_policy_file
 from osrs_twisted.policy.model import PolicyDescription
 from osrs_twisted.policy.registry import LoadedModel, ModelRegistry, SkippedModel, load_model_file, load_registry
-from osrs_twisted.policy.rows import PreparedRow
+from osrs_twisted.policy.rows import PreparedRow, RowRequest
 
 __all__ = [
     "LoadedModel",
@@ -42,6 +43,7 @@ __all__ = [
     "PolicyDescription",
     "PolicyInputError",
     "PreparedRow",
+    "RowRequest",
     "SkippedModel",
     "demo_policy",
     "load_model_file",

@@ -21,69 +21,58 @@ from osrs_twisted.policy.builtin import DEMO_WARNING, demo_policy
 from osrs_twisted.policy.engine import Engine, NoopEngine, PolicyEngine, make_runner
 from osrs_twisted.policy.errors import ModelLoadError
 from osrs_twisted.policy.loader import load_policy_file
-from osrs_twisted.policy.rows import PreparedRow, prepare_row
+from osrs_twisted.policy.rows import InputSpec, PreparedRow, RowRequest, prepare_row
 
 BUILTIN_NAMES = ("noop", "demo")
 
 
 @attrs.frozen(eq=False)
 class LoadedModel:
-    """One servable model: what ``GET /models`` says about it, and its engine."""
+    """One servable model: where it came from, and the engine that runs it.
+
+    Its shape (frames, sizes, heads, extensions) is read from the engine's
+    input contract, the one the requests are checked against.
+    """
 
     name: str
     source: Literal["file", "builtin"]
     path: Path | None
     sha256: str | None
     loaded_at: float
-    frames: int | None
-    obs_size: int
-    critic_size: int | None
-    heads: tuple[int, ...]
-    extensions: tuple[str, ...]
     engine: Engine
 
-    def prepare(
-        self,
-        obs: object,
-        action_masks: object,
-        deterministic: object,
-        return_log_prob: bool,
-        return_entropy: bool,
-        return_value: bool,
-        return_probs: bool,
-        extensions: Sequence[str],
-    ) -> PreparedRow:
+    @property
+    def spec(self) -> InputSpec:
+        return self.engine.spec
+
+    @property
+    def frames(self) -> int | None:
+        """Frames per request (shorter ones are padded); None takes any number."""
+        return self.spec.max_frames
+
+    @property
+    def obs_size(self) -> int:
+        return self.spec.actor_input_size
+
+    @property
+    def critic_size(self) -> int | None:
+        return self.spec.critic_input_size
+
+    @property
+    def heads(self) -> tuple[int, ...]:
+        return self.spec.head_sizes
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        return tuple(self.spec.extensions)
+
+    def prepare(self, request: RowRequest) -> PreparedRow:
         """Validate one request for this model (reactor thread); raises ``PolicyInputError``."""
-        return prepare_row(
-            self.engine.spec,
-            obs,
-            action_masks,
-            deterministic,
-            return_log_prob,
-            return_entropy,
-            return_value,
-            return_probs,
-            extensions,
-        )
+        return prepare_row(self.spec, request)
 
     def predict(self, rows: Sequence[PreparedRow], rng: np.random.Generator) -> list[dict[str, Any]]:
         """Reply dicts for ``rows``, in order (worker thread; rows never affect each other)."""
         return self.engine.predict(rows, rng)
-
-    def describe(self) -> dict[str, Any]:
-        """This model's entry in the ``GET /models`` document."""
-        return {
-            "name": self.name,
-            "source": self.source,
-            "path": None if self.path is None else str(self.path),
-            "sha256": self.sha256,
-            "loadedAt": self.loaded_at,
-            "frames": self.frames,
-            "obsSize": self.obs_size,
-            "criticSize": self.critic_size,
-            "heads": list(self.heads),
-            "extensions": list(self.extensions),
-        }
 
 
 @attrs.frozen
@@ -114,14 +103,6 @@ class ModelRegistry:
     def file_models(self) -> tuple[str, ...]:
         return tuple(name for name, model in self.models.items() if model.source == "file")
 
-    def describe(self) -> dict[str, Any]:
-        """The ``GET /models`` document body."""
-        return {
-            "default": self.default_name,
-            "models": [model.describe() for model in self.models.values()],
-            "skipped": [{"path": str(skip.path), "error": skip.error} for skip in self.skipped],
-        }
-
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -134,20 +115,8 @@ def _sha256(path: Path) -> str:
 def _policy_model(
     name: str, source: Literal["file", "builtin"], path: Path | None, engine: PolicyEngine
 ) -> LoadedModel:
-    description = engine.description
-    return LoadedModel(
-        name=name,
-        source=source,
-        path=path,
-        sha256=None if path is None else _sha256(path),
-        loaded_at=time.time(),
-        frames=description.frames,
-        obs_size=description.actor_input_size,
-        critic_size=description.critic_input_size,
-        heads=description.head_sizes,
-        extensions=tuple(ext.name for ext in description.extensions),
-        engine=engine,
-    )
+    sha256 = None if path is None else _sha256(path)
+    return LoadedModel(name=name, source=source, path=path, sha256=sha256, loaded_at=time.time(), engine=engine)
 
 
 def load_model_file(path: Path, device: str = "cpu", name: str | None = None) -> LoadedModel:
@@ -165,20 +134,7 @@ def load_model_file(path: Path, device: str = "cpu", name: str | None = None) ->
 
 def _noop_model() -> LoadedModel:
     engine = NoopEngine()
-    spec = engine.spec
-    return LoadedModel(
-        name="noop",
-        source="builtin",
-        path=None,
-        sha256=None,
-        loaded_at=time.time(),
-        frames=None,
-        obs_size=spec.actor_input_size,
-        critic_size=None,
-        heads=spec.head_sizes,
-        extensions=(),
-        engine=engine,
-    )
+    return LoadedModel(name="noop", source="builtin", path=None, sha256=None, loaded_at=time.time(), engine=engine)
 
 
 def _demo_model(device: str) -> LoadedModel:

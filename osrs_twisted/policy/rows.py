@@ -170,20 +170,25 @@ def _deterministic_array(deterministic: object, heads: int, model_name: str) -> 
     )
 
 
-def prepare_row(
-    spec: InputSpec,
-    obs: object,
-    action_masks: object,
-    deterministic: object,
-    return_log_prob: bool,
-    return_entropy: bool,
-    return_value: bool,
-    return_probs: bool,
-    extensions: Sequence[str],
-) -> PreparedRow:
+@attrs.frozen
+class RowRequest:
+    """One request's decoded fields, before they are checked against a model."""
+
+    obs: object
+    action_masks: object
+    deterministic: object = False
+    return_log_prob: bool = False
+    return_entropy: bool = False
+    return_value: bool = False
+    return_probs: bool = False
+    extensions: Sequence[str] = ()
+
+
+def prepare_row(spec: InputSpec, request: RowRequest) -> PreparedRow:
     """Validate one request's decoded fields; raises :class:`PolicyInputError` naming the field."""
     name = spec.model_name
-    array = _obs_array(obs)
+    extensions = request.extensions
+    array = _obs_array(request.obs)
     frames, width = array.shape
     if spec.max_frames is not None and frames > spec.max_frames:
         raise PolicyInputError("obs", f"obs has {frames} frames; model {name} takes at most {spec.max_frames}")
@@ -193,8 +198,8 @@ def prepare_row(
         )
     if spec.max_width is not None and width > spec.max_width:
         raise PolicyInputError("obs", f"obs frames have {width} values; model {name} reads at most {spec.max_width}")
-    mask, split = _mask_array(action_masks, sum(spec.head_sizes), name)
-    flags = _deterministic_array(deterministic, len(spec.head_sizes), name)
+    mask, split = _mask_array(request.action_masks, sum(spec.head_sizes), name)
+    flags = _deterministic_array(request.deterministic, len(spec.head_sizes), name)
     for extension in extensions:
         if extension not in spec.extensions:
             have = ", ".join(sorted(spec.extensions)) or "none"
@@ -206,7 +211,7 @@ def prepare_row(
                 "extensions",
                 f"extension {extension!r} of model {name} needs frames of at least {spec.extensions[extension]} values",
             )
-    want_value = bool(return_value) and spec.critic_input_size is not None
+    want_value = bool(request.return_value) and spec.critic_input_size is not None
     if want_value and spec.critic_input_size is not None and width < spec.critic_input_size:
         raise PolicyInputError(
             "returnValue",
@@ -222,10 +227,10 @@ def prepare_row(
         obs=array,
         mask=mask,
         deterministic=flags,
-        return_log_prob=bool(return_log_prob),
-        return_entropy=bool(return_entropy),
+        return_log_prob=bool(request.return_log_prob),
+        return_entropy=bool(request.return_entropy),
         return_value=want_value,
-        return_probs=bool(return_probs),
+        return_probs=bool(request.return_probs),
         extensions=tuple(extensions),
         split=split,
     )

@@ -1,14 +1,15 @@
-"""Grand Exchange price arithmetic: tax, margins and the HTTP ``price`` object.
+"""Grand Exchange price arithmetic: tax, margins and an item's price figures.
 
 Pure integer arithmetic with no reactor and no I/O, so the HTTP API, the
 jobs and the tests all compute the same figures the same way. A figure that
-depends on a side that never traded is ``None`` (JSON null) rather than a
-guess.
+depends on a side that never traded is ``None`` rather than a guess.
 """
 
 from __future__ import annotations
 
-from typing import Optional, TypedDict
+from typing import Optional
+
+import attrs
 
 from osrs_twisted.store.records import LatestPrice
 
@@ -49,19 +50,21 @@ TAX_EXEMPT_IDS: frozenset[int] = frozenset(
 ROI_DECIMALS = 6
 
 
-class PriceFigures(TypedDict):
-    """The HTTP API's ``price`` object (see ``http-api.md``)."""
+@attrs.frozen
+class PriceFigures:
+    """One item's latest prices and what they imply for a flip (the HTTP
+    ``price`` object is rendered from it, see ``docs/http-api.md``)."""
 
     high: Optional[int]
-    highTime: Optional[int]
+    high_time: Optional[int]
     low: Optional[int]
-    lowTime: Optional[int]
+    low_time: Optional[int]
     mid: Optional[int]
     tax: Optional[int]
     margin: Optional[int]
     roi: Optional[float]
-    limitProfit: Optional[int]
-    volume24h: Optional[int]
+    limit_profit: Optional[int]
+    volume_24h: Optional[int]
     stale: bool
 
 
@@ -130,24 +133,24 @@ def alch_profit(
 def price_figures(
     price: Optional[LatestPrice],
     limit: Optional[int],
-    volume24h: Optional[int],
+    volume_24h: Optional[int],
     now: int,
     stale_after: int,
 ) -> Optional[PriceFigures]:
-    """Build the HTTP ``price`` object; ``None`` when no side ever traded."""
+    """The item's price figures; ``None`` when no side ever traded."""
     if price is None or (price.high is None and price.low is None):
         return None
     item_margin = margin(price.high, price.low, price.item_id)
     return PriceFigures(
         high=price.high,
-        highTime=price.high_time,
+        high_time=price.high_time,
         low=price.low,
-        lowTime=price.low_time,
+        low_time=price.low_time,
         mid=mid(price.high, price.low),
         tax=None if price.high is None else ge_tax(price.high, price.item_id),
         margin=item_margin,
         roi=roi(item_margin, price.low),
-        limitProfit=limit_profit(item_margin, limit),
-        volume24h=volume24h,
+        limit_profit=limit_profit(item_margin, limit),
+        volume_24h=volume_24h,
         stale=is_stale(price.high_time, price.low_time, now, stale_after),
     )

@@ -1,0 +1,243 @@
+"""Every JSON body of the HTTP API's own routes, rendered from domain values.
+
+The domain modules (market, policy, jobs, inference, store records) return
+attrs values with snake_case fields; this module alone knows the wire
+spelling (camelCase, nulls, lists), so a field change touches this package
+only. ``http/openapi.py`` describes the same shapes. The seed's paths keep
+their own snake_case shapes in ``http/seed.py``.
+
+The hot reads (``GET /items/{id}``, the market views) render from a
+:class:`RenderCache`: each entry's objects are built once per catalog
+snapshot and copied per request, with only ``stale`` computed per request.
+"""
+
+from __future__ import annotations
+
+from functools import singledispatch
+from typing import Any, Mapping, Optional, Sequence
+
+from osrs_twisted import __version__
+from osrs_twisted.health import Check, HealthReport
+from osrs_twisted.inference.metrics import Histogram, InferenceMetrics
+from osrs_twisted.market.gex import PriceFigures, is_stale
+from osrs_twisted.market.snapshot import Entry, Snapshot
+from osrs_twisted.policy import LoadedModel, ModelRegistry, SkippedModel
+from osrs_twisted.store.records import Heartbeat, Item, JobRun, PriceBucket
+
+Json = dict[str, Any]
+
+
+def item_json(item: Item) -> Json:
+    """An item's fields, without its ``price``."""
+    return {
+        "id": item.id,
+        "name": item.name,
+        "examine": item.examine,
+        "members": item.members,
+        "lowalch": item.lowalch,
+        "highalch": item.highalch,
+        "limit": item.limit,
+        "value": item.value,
+        "icon": item.icon,
+    }
+
+
+def price_json(figures: PriceFigures) -> Json:
+    """The ``price`` object; every figure that is unknown is null."""
+    return {
+        "high": figures.high,
+        "highTime": figures.high_time,
+        "low": figures.low,
+        "lowTime": figures.low_time,
+        "mid": figures.mid,
+        "tax": figures.tax,
+        "margin": figures.margin,
+        "roi": figures.roi,
+        "limitProfit": figures.limit_profit,
+        "volume24h": figures.volume_24h,
+        "stale": figures.stale,
+    }
+
+
+class RenderCache:
+    """Each entry's item and ``price`` objects, built once per snapshot.
+
+    A request copies them and sets ``stale`` as of its own clock, so the
+    copies it hands out never alias the cache.
+    """
+
+    def __init__(self) -> None:
+        self._snapshot: Optional[Snapshot] = None
+        self._rendered: dict[int, tuple[Json, Optional[Json]]] = {}
+
+    def item(self, snapshot: Snapshot, entry: Entry, now: int, stale_after: int) -> Json:
+        """``entry`` as an item with its ``price`` object (null when it never traded)."""
+        if snapshot is not self._snapshot:
+            self._snapshot = snapshot
+            self._rendered = {}
+        rendered = self._rendered.get(entry.item.id)
+        if rendered is None:
+            figures = entry.figures
+            rendered = (item_json(entry.item), None if figures is None else price_json(figures))
+            self._rendered[entry.item.id] = rendered
+        fields, price = rendered
+        body = dict(fields)
+        if price is None or entry.price is None:
+            body["price"] = None
+        else:
+            body["price"] = {**price, "stale": is_stale(entry.price.high_time, entry.price.low_time, now, stale_after)}
+        return body
+
+
+def buckets_json(buckets: Sequence[PriceBucket]) -> list[Json]:
+    return [
+        {
+            "timestamp": b.timestamp,
+            "avgHighPrice": b.avg_high,
+            "avgLowPrice": b.avg_low,
+            "highPriceVolume": b.high_volume,
+            "lowPriceVolume": b.low_volume,
+        }
+        for b in buckets
+    ]
+
+
+def bot_json(heartbeat: Heartbeat, now: int) -> Json:
+    """A bot's newest heartbeat in ``GET /bots``."""
+    return {
+        "instanceId": heartbeat.instance_id,
+        "receivedAt": heartbeat.received_at,
+        "ageSeconds": max(0, now - heartbeat.received_at),
+        "state": heartbeat.payload,
+    }
+
+
+def bot_history_json(instance_id: str, heartbeats: Sequence[Heartbeat]) -> Json:
+    return {
+        "instanceId": instance_id,
+        "heartbeats": [{"receivedAt": h.received_at, "state": h.payload} for h in heartbeats],
+    }
+
+
+def run_json(run: JobRun) -> Json:
+    """A job run's public fields; owner and lease are internal bookkeeping."""
+    return {
+        "id": run.id,
+        "job": run.job,
+        "trigger": run.trigger,
+        "slot": run.slot,
+        "state": run.state,
+        "attempts": run.attempts,
+        "queuedAt": run.queued_at,
+        "startedAt": run.started_at,
+        "finishedAt": run.finished_at,
+        "durationMs": run.duration_ms,
+        "error": run.error,
+        "result": None if run.result is None else dict(run.result),
+    }
+
+
+def optional_run_json(run: Optional[JobRun]) -> Optional[Json]:
+    """``run_json`` for a run that may not exist yet."""
+    return None if run is None else run_json(run)
+
+
+def model_json(model: LoadedModel) -> Json:
+    """A model's entry in ``GET /models``."""
+    return {
+        "name": model.name,
+        "source": model.source,
+        "path": None if model.path is None else str(model.path),
+        "sha256": model.sha256,
+        "loadedAt": model.loaded_at,
+        "frames": model.frames,
+        "obsSize": model.obs_size,
+        "criticSize": model.critic_size,
+        "heads": list(model.heads),
+        "extensions": list(model.extensions),
+    }
+
+
+def skipped_json(skipped: SkippedModel) -> Json:
+    return {"path": str(skipped.path), "error": skipped.error}
+
+
+#: ``GET /models`` in a process that loads no models.
+NO_MODELS: Mapping[str, Any] = {"default": None, "models": [], "skipped": []}
+
+
+def models_json(registry: Optional[ModelRegistry]) -> Mapping[str, Any]:
+    """The ``GET /models`` document."""
+    if registry is None:
+        return NO_MODELS
+    return {
+        "default": registry.default_name,
+        "models": [model_json(model) for model in registry.models.values()],
+        "skipped": [skipped_json(skip) for skip in registry.skipped],
+    }
+
+
+def histogram_json(histogram: Histogram) -> Json:
+    return {
+        "count": histogram.count,
+        "mean": histogram.total / histogram.count if histogram.count else None,
+        "max": histogram.maximum,
+        "p50": histogram.quantile(0.5),
+        "p99": histogram.quantile(0.99),
+        "buckets": {str(b): c for b, c in zip([*histogram.bounds, "inf"], histogram.counts, strict=True) if c},
+    }
+
+
+def inference_json(metrics: InferenceMetrics) -> Json:
+    """The TCP side's counters, as ``/health`` shows them under ``models``."""
+    return {
+        "connections": metrics.connections,
+        "requests": metrics.requests,
+        "replies": metrics.replies,
+        "errors": dict(metrics.errors),
+        "queueDepth": metrics.queued,
+        "maxQueueDepth": metrics.max_queued,
+        "batchSize": histogram_json(metrics.batches),
+        "latencyMs": histogram_json(metrics.latency_ms),
+    }
+
+
+@singledispatch
+def figure_json(value: Any) -> Any:
+    """A health check's figure as JSON: plain values as they are, domain
+    values through their renderer, containers element by element."""
+    return value
+
+
+@figure_json.register
+def _inference_figure(value: InferenceMetrics) -> Json:
+    return inference_json(value)
+
+
+@figure_json.register
+def _skipped_figure(value: SkippedModel) -> Json:
+    return skipped_json(value)
+
+
+@figure_json.register(tuple)
+@figure_json.register(list)
+def _sequence_figure(value: Sequence[Any]) -> list[Any]:
+    return [figure_json(v) for v in value]
+
+
+@figure_json.register(dict)
+def _mapping_figure(value: Mapping[str, Any]) -> Json:
+    return {k: figure_json(v) for k, v in value.items()}
+
+
+def check_json(check: Check) -> Json:
+    return {"status": check.status, "detail": check.detail, **figure_json(dict(check.figures))}
+
+
+def health_json(report: HealthReport) -> Json:
+    """The ``/health`` document."""
+    return {
+        "status": report.status,
+        "version": __version__.public(),
+        "checks": {name: check_json(check) for name, check in report.checks.items()},
+    }
