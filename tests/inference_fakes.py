@@ -9,6 +9,7 @@ import orjson
 from twisted.internet.defer import Deferred, succeed
 
 from osrs_twisted.policy.errors import PolicyInputError
+from osrs_twisted.policy.rows import RowRequest
 
 
 @attrs.frozen
@@ -23,13 +24,14 @@ class FakeModel:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def prepare(self, obs: Any, action_masks: Any, deterministic: Any, *flags_and_extensions: Any) -> FakeRow:
+    def prepare(self, request: RowRequest) -> FakeRow:
+        obs, action_masks = request.obs, request.action_masks
         if type(obs) is not list or not obs or type(obs[0]) is not list or not obs[0]:
             raise PolicyInputError("obs", "obs must be a non-empty list of frames")
         masks = sum(len(m) for m in action_masks) if type(action_masks) is list else -1
         if masks != 2:
             raise PolicyInputError("actionMasks", f"actionMasks has {masks} entries in total; model {self.name} needs 2")
-        return FakeRow(float(obs[0][0]), deterministic)
+        return FakeRow(float(obs[0][0]), request.deterministic)
 
     def predict(self, rows: Sequence[FakeRow], rng: Any) -> list[dict[str, Any]]:
         return [
