@@ -27,36 +27,55 @@ from osrs_twisted.store.records import Heartbeat, Item, JobRun, PriceBucket
 Json = dict[str, Any]
 
 
+def renamed(value: object, wire_names: Mapping[str, str]) -> Json:
+    """``value``'s attributes under their wire names (attribute → JSON key)."""
+    return {wire: getattr(value, name) for name, wire in wire_names.items()}
+
+
+#: An item's fields as ``GET /items/{id}`` shows them, without its ``price``.
+ITEM_FIELDS: Mapping[str, str] = {
+    name: name for name in ("id", "name", "examine", "members", "lowalch", "highalch", "limit", "value", "icon")
+}
+
+#: The ``price`` object; every figure that is unknown is null.
+PRICE_FIELDS: Mapping[str, str] = {
+    "high": "high",
+    "high_time": "highTime",
+    "low": "low",
+    "low_time": "lowTime",
+    "mid": "mid",
+    "tax": "tax",
+    "margin": "margin",
+    "roi": "roi",
+    "limit_profit": "limitProfit",
+    "volume_24h": "volume24h",
+    "stale": "stale",
+}
+
+#: A job run's public fields; owner and lease are internal bookkeeping.
+RUN_FIELDS: Mapping[str, str] = {
+    "id": "id",
+    "job": "job",
+    "trigger": "trigger",
+    "slot": "slot",
+    "state": "state",
+    "attempts": "attempts",
+    "queued_at": "queuedAt",
+    "started_at": "startedAt",
+    "finished_at": "finishedAt",
+    "duration_ms": "durationMs",
+    "error": "error",
+}
+
+
 def item_json(item: Item) -> Json:
     """An item's fields, without its ``price``."""
-    return {
-        "id": item.id,
-        "name": item.name,
-        "examine": item.examine,
-        "members": item.members,
-        "lowalch": item.lowalch,
-        "highalch": item.highalch,
-        "limit": item.limit,
-        "value": item.value,
-        "icon": item.icon,
-    }
+    return renamed(item, ITEM_FIELDS)
 
 
 def price_json(figures: PriceFigures) -> Json:
     """The ``price`` object; every figure that is unknown is null."""
-    return {
-        "high": figures.high,
-        "highTime": figures.high_time,
-        "low": figures.low,
-        "lowTime": figures.low_time,
-        "mid": figures.mid,
-        "tax": figures.tax,
-        "margin": figures.margin,
-        "roi": figures.roi,
-        "limitProfit": figures.limit_profit,
-        "volume24h": figures.volume_24h,
-        "stale": figures.stale,
-    }
+    return renamed(figures, PRICE_FIELDS)
 
 
 class RenderCache:
@@ -120,21 +139,8 @@ def bot_history_json(instance_id: str, heartbeats: Sequence[Heartbeat]) -> Json:
 
 
 def run_json(run: JobRun) -> Json:
-    """A job run's public fields; owner and lease are internal bookkeeping."""
-    return {
-        "id": run.id,
-        "job": run.job,
-        "trigger": run.trigger,
-        "slot": run.slot,
-        "state": run.state,
-        "attempts": run.attempts,
-        "queuedAt": run.queued_at,
-        "startedAt": run.started_at,
-        "finishedAt": run.finished_at,
-        "durationMs": run.duration_ms,
-        "error": run.error,
-        "result": None if run.result is None else dict(run.result),
-    }
+    """A job run as ``/tasks`` shows it."""
+    return {**renamed(run, RUN_FIELDS), "result": None if run.result is None else dict(run.result)}
 
 
 def optional_run_json(run: Optional[JobRun]) -> Optional[Json]:
