@@ -1,1 +1,2 @@
-"""The HTTP API: a Klein app, one module per resource, and a body-limited Site."""
+"""The HTTP API: one Klein app per API object (``routing.py``), one module per
+route group, every JSON body in ``render.py``, and a body-limited Site."""

@@ -1,4 +1,4 @@
-"""The seed server's paths, kept with the seed's exact shapes (seed-compat.md):
+"""The seed server's paths, kept with the seed's exact shapes (docs/http-api.md):
 snake_case fields, ISO 8601 times and ``{"detail": ...}`` errors."""
 
 from __future__ import annotations
