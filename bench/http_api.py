@@ -48,8 +48,8 @@ def fill(database: str, count: int) -> None:
     from twisted.internet import task
     from twisted.internet.defer import ensureDeferred
 
+    from osrs_twisted.records import Item, LatestPrice, PriceBucket
     from osrs_twisted.store.factory import open_store
-    from osrs_twisted.store.records import Item, LatestPrice, PriceBucket
 
     now = int(time.time())
 

@@ -26,9 +26,9 @@ from twisted.internet.interfaces import IReactorTime  # noqa: E402
 from twisted.internet.task import react  # noqa: E402
 from twisted.trial.unittest import SkipTest  # noqa: E402
 
+from osrs_twisted.records import Item, LatestPrice  # noqa: E402
 from osrs_twisted.store.interface import IStore  # noqa: E402
 from osrs_twisted.store.postgres import PostgresStore  # noqa: E402
-from osrs_twisted.store.records import Item, LatestPrice  # noqa: E402
 from osrs_twisted.store.sqlite import SQLiteStore  # noqa: E402
 from tests import pgserver  # noqa: E402
 

@@ -23,6 +23,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from osrs_twisted.gex import NATURE_RUNE_ID, PriceFigures, alch_profit, price_figures
+from osrs_twisted.records import Item, LatestPrice, PriceBucket
 from osrs_twisted.store.interface import (
     TOPIC_BUCKETS,
     TOPIC_ITEMS,
@@ -30,7 +31,6 @@ from osrs_twisted.store.interface import (
     IStore,
     StoreUnavailable,
 )
-from osrs_twisted.store.records import Item, LatestPrice, PriceBucket
 
 log = Logger()
 

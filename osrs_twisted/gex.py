@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Optional, TypedDict
 
-from osrs_twisted.store.records import LatestPrice
+from osrs_twisted.records import LatestPrice
 
 NATURE_RUNE_ID = 561
 

@@ -9,20 +9,20 @@ import os
 from typing import Any, Awaitable, Callable, Mapping, Optional, TypeVar
 
 import orjson
+from treq.testing import StubTreq
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import Clock, deferLater
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
-from treq.testing import StubTreq
 
 from osrs_twisted.catalog import Catalog
 from osrs_twisted.health import HealthRegistry
 from osrs_twisted.http.api import HttpApi, HttpSettings
 from osrs_twisted.policy import ModelRegistry
+from osrs_twisted.records import Item, LatestPrice, PriceBucket
 from osrs_twisted.store.factory import open_store
 from osrs_twisted.store.interface import IStore
-from osrs_twisted.store.records import Item, LatestPrice, PriceBucket
 
 T = TypeVar("T")
 

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from osrs_twisted import gex
-from osrs_twisted.store.records import LatestPrice
+from osrs_twisted.records import LatestPrice
 
 WHIP = 4151
 WHIP_PRICE = LatestPrice(

@@ -10,6 +10,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.trial.unittest import TestCase
 
+from osrs_twisted.records import Heartbeat, Item, LatestPrice, PriceBucket
 from osrs_twisted.store import migrations
 from osrs_twisted.store.interface import (
     TOPIC_BUCKETS,
@@ -24,7 +25,6 @@ from osrs_twisted.store.interface import (
     StoreError,
 )
 from osrs_twisted.store.postgres import PostgresStore
-from osrs_twisted.store.records import Heartbeat, Item, LatestPrice, PriceBucket
 from osrs_twisted.store.sqlite import SQLiteStore
 from tests import pgserver
 

@@ -15,9 +15,9 @@ from twisted.internet.defer import CancelledError
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
+from osrs_twisted.records import Item
 from osrs_twisted.store.interface import TOPIC_ITEMS, StoreUnavailable
 from osrs_twisted.store.postgres import PostgresStore
-from osrs_twisted.store.records import Item
 from osrs_twisted.store.steps import Op, Query
 from tests import pgserver
 from tests.test_store_contract import item, wait_for_topic

@@ -16,7 +16,7 @@ from osrs_twisted.http.errors import ApiError, not_found
 from osrs_twisted.http.query import parse_int, query_bool, query_choice, query_int, query_limit, query_offset, query_str
 from osrs_twisted.http.routing import app, json_response
 from osrs_twisted.http.state import ApiState
-from osrs_twisted.store.records import TIMESTEPS, PriceBucket
+from osrs_twisted.records import TIMESTEPS, PriceBucket
 
 ITEMS_DEFAULT_LIMIT = 20
 HISTORY_DEFAULT_LIMIT = 100

@@ -14,7 +14,7 @@ from osrs_twisted.http.errors import ApiError
 from osrs_twisted.http.query import parse_int, required_str
 from osrs_twisted.http.routing import app, json_response
 from osrs_twisted.http.state import ApiState
-from osrs_twisted.store.records import Heartbeat, LatestPrice
+from osrs_twisted.records import Heartbeat, LatestPrice
 
 
 def iso_z(timestamp: Optional[int]) -> Optional[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from osrs_twisted.store.records import JobRun
+from osrs_twisted.records import JobRun
 
 
 def run_json(run: JobRun) -> dict[str, Any]:

@@ -15,9 +15,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from osrs_twisted.store import ops
-from osrs_twisted.store.interface import ChangeListener
-from osrs_twisted.store.records import (
+from osrs_twisted.records import (
     Heartbeat,
     Item,
     JobRun,
@@ -26,6 +24,8 @@ from osrs_twisted.store.records import (
     RunState,
     Timestep,
 )
+from osrs_twisted.store import ops
+from osrs_twisted.store.interface import ChangeListener
 from osrs_twisted.store.steps import Dialect, Op
 
 T = TypeVar("T")

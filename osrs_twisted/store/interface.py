@@ -12,7 +12,7 @@ import attrs
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface
 
-from osrs_twisted.store.records import (
+from osrs_twisted.records import (
     Heartbeat,
     Item,
     JobRun,

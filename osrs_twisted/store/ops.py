@@ -10,6 +10,15 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
+from osrs_twisted.records import (
+    Heartbeat,
+    Item,
+    JobRun,
+    LatestPrice,
+    PriceBucket,
+    RunState,
+    Timestep,
+)
 from osrs_twisted.store.interface import (
     TOPIC_BUCKETS,
     TOPIC_HEARTBEATS,
@@ -18,15 +27,6 @@ from osrs_twisted.store.interface import (
     TOPIC_RUNS,
     RunInProgress,
     RunStateError,
-)
-from osrs_twisted.store.records import (
-    Heartbeat,
-    Item,
-    JobRun,
-    LatestPrice,
-    PriceBucket,
-    RunState,
-    Timestep,
 )
 from osrs_twisted.store.steps import Bulk, Dialect, Notify, Op, Query
 
