@@ -11,12 +11,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Optional, TypeVar
 
-from twisted.internet.defer import Deferred, fail, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import Clock
 
-from osrs_twisted.store.interface import ChangeListener, StoreUnavailable
-from osrs_twisted.store.migrations import migrate
 from osrs_twisted.store.runner import InFlight
 from osrs_twisted.store.sqlite import SQLiteDatabase, configure, run_op
 from osrs_twisted.store.steps import Op
@@ -33,38 +31,25 @@ def shared_memory_uri(name: str) -> str:
 class MemoryRunner(SQLiteDatabase):
     """An in-memory SQLite database: private to this runner and gone at stop,
     or, given a ``name``, shared with every connection to
-    :func:`shared_memory_uri` of that name (several stores on one database)."""
+    :func:`shared_memory_uri` of that name (several stores on one database).
+    ``clock`` (a fresh ``Clock`` by default) stamps the migrations."""
 
     def __init__(self, clock: Optional[IReactorTime] = None, name: Optional[str] = None) -> None:
         self._uri = ":memory:" if name is None else shared_memory_uri(name)
-        super().__init__(self._uri)
-        self._clock: IReactorTime = clock if clock is not None else Clock()
+        super().__init__(self._uri, clock if clock is not None else Clock())
         self._connection: Optional[sqlite3.Connection] = None
-        self._changed: ChangeListener = lambda topic: None
 
-    def start(self, changed: ChangeListener) -> "Deferred[None]":
-        self._changed = changed
+    def _open(self) -> None:
         self._connection = sqlite3.connect(self._uri, uri=True)
         configure(self._connection)
-        d = self._run(migrate(self.dialect, int(self._clock.seconds())), True, InFlight())
-        return d.addCallback(self.migrated).addCallback(lambda _: None)
 
-    def stop(self) -> "Deferred[None]":
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-        self.problem = "stopped"
-        return succeed(None)
+    def _close(self) -> None:
+        assert self._connection is not None
+        self._connection.close()
+        self._connection = None
 
-    def execute(self, op: Op[T], write: bool, flight: InFlight) -> "Deferred[T]":
-        if self._connection is None:
-            op.close()
-            return fail(StoreUnavailable(f"{self.where}: store not started"))
-        return self._run(op, write, flight)
-
-    def _run(self, op: Op[T], write: bool, flight: InFlight) -> "Deferred[T]":
-        d: "Deferred[tuple[T, list[str]]]" = maybeDeferred(self._transaction, op, write, flight)
-        return d.addCallbacks(self.committed, self.failed, callbackArgs=(self._changed,))
+    def _transact(self, op: Op[T], write: bool, flight: InFlight) -> "Deferred[tuple[T, list[str]]]":
+        return maybeDeferred(self._transaction, op, write, flight)
 
     def _transaction(self, op: Op[T], write: bool, flight: InFlight) -> tuple[T, list[str]]:
         assert self._connection is not None

@@ -11,15 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-from osrs_twisted.records import (
-    Heartbeat,
-    Item,
-    JobRun,
-    LatestPrice,
-    PriceBucket,
-    RunState,
-    Timestep,
-)
+from osrs_twisted.records import Heartbeat, Item, JobRun, LatestPrice, PriceBucket, RunState, Timestep
 from osrs_twisted.store.interface import (
     TOPIC_BUCKETS,
     TOPIC_HEARTBEATS,

@@ -75,12 +75,9 @@ def shielded(inner: "Deferred[T]", flight: InFlight) -> "Deferred[T]":
     outer: "Deferred[T]" = Deferred(cancel)
 
     def forward(result: Any) -> None:
-        if outer.called:
-            return
-        if isinstance(result, Failure):
-            outer.errback(result)
-        else:
-            outer.callback(result)
+        if not outer.called:  # else the caller cancelled: drop the late outcome
+            settle = outer.errback if isinstance(result, Failure) else outer.callback
+            settle(result)
 
     inner.addBoth(forward)
     return outer

@@ -68,46 +68,92 @@ def run_op(cursor: Any, op: Op[T], write: bool, flight: InFlight) -> tuple[T, li
 
 
 class SQLiteDatabase:
-    """What both SQLite runners know of their database: where it is, its
-    schema version, its last problem, and how its errors read."""
+    """What both SQLite runners share: the lifecycle, migrations on start (or
+    on first use when the file could not be opened then), health, and how
+    sqlite3 errors read. A subclass says how to open, close and run one
+    transaction (:func:`run_op` on some cursor)."""
 
     backend = "sqlite"
     dialect: Dialect = "sqlite"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, clock: IReactorTime) -> None:
         self.where = f"sqlite {path}"
-        self.schema_version: Optional[int] = None
-        self.problem: Optional[str] = "not started"
+        self._clock = clock
+        self._started = False
+        self._schema_version: Optional[int] = None
+        self._problem: Optional[str] = "not started"
+        self._changed: ChangeListener = lambda topic: None
+
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+    def _transact(self, op: Op[T], write: bool, flight: InFlight) -> "Deferred[tuple[T, list[str]]]":
+        raise NotImplementedError
+
+    def start(self, changed: ChangeListener) -> "Deferred[None]":
+        self._changed = changed
+        self._open()
+        self._started = True
+
+        def unreachable(failure: Failure) -> None:
+            failure.trap(StoreUnavailable)
+            log.warn("{where} unavailable at start: {problem}", where=self.where, problem=self._problem)
+
+        return self._migrate().addCallback(lambda _: None).addErrback(unreachable)
+
+    def stop(self) -> "Deferred[None]":
+        if self._started:
+            self._close()
+            self._started = False
+        self._problem = "stopped"
+        return succeed(None)
 
     def health(self) -> StoreHealth:
-        if self.problem is not None:
-            return StoreHealth(False, self.backend, f"{self.where}: {self.problem}", self.schema_version)
-        detail = f"{self.where}, schema version {self.schema_version}"
-        return StoreHealth(True, self.backend, detail, self.schema_version)
+        if self._problem is not None:
+            return StoreHealth(False, self.backend, f"{self.where}: {self._problem}", self._schema_version)
+        detail = f"{self.where}, schema version {self._schema_version}"
+        return StoreHealth(True, self.backend, detail, self._schema_version)
 
-    def migrated(self, version: int) -> int:
-        self.schema_version = version
-        return version
+    def execute(self, op: Op[T], write: bool, flight: InFlight) -> "Deferred[T]":
+        if not self._started:
+            op.close()
+            return fail(StoreUnavailable(f"{self.where}: store not started"))
+        if self._schema_version is None:
+            return self._migrate().addCallback(lambda _: self._run(op, write, flight))
+        return self._run(op, write, flight)
 
-    def committed(self, outcome: tuple[T, list[str]], changed: ChangeListener) -> T:
+    def _migrate(self) -> "Deferred[int]":
+        def migrated(version: int) -> int:
+            self._schema_version = version
+            return version
+
+        return self._run(migrate(self.dialect, int(self._clock.seconds())), True, InFlight()).addCallback(migrated)
+
+    def _run(self, op: Op[T], write: bool, flight: InFlight) -> "Deferred[T]":
+        return self._transact(op, write, flight).addCallbacks(self._committed, self._failed)
+
+    def _committed(self, outcome: tuple[T, list[str]]) -> T:
         value, topics = outcome
-        self.problem = None
+        self._problem = None
         for topic in topics:
-            changed(topic)
+            self._changed(topic)
         return value
 
-    def failed(self, failure: Failure) -> Failure:
+    def _failed(self, failure: Failure) -> Failure:
         """sqlite3 errors as StoreError (StoreUnavailable when the file cannot
         be used now); SchemaTooNew is remembered for health."""
         error = failure.value
         if isinstance(error, SchemaTooNew):
-            self.problem = str(error)
-            log.critical("{problem}", problem=self.problem)
+            self._problem = str(error)
+            log.critical("{problem}", problem=self._problem)
         if not isinstance(error, sqlite3.Error):
             return failure
         message = str(error)
         if isinstance(error, sqlite3.OperationalError) and any(m in message.lower() for m in _UNAVAILABLE):
-            self.problem = message
+            self._problem = message
             translated: StoreError = StoreUnavailable(f"{self.where}: {message}")
         else:
             translated = StoreError(f"{self.where}: {message}")
@@ -119,14 +165,12 @@ class SQLiteRunner(SQLiteDatabase):
     """SQLite through ``twisted.enterprise.adbapi`` (``path`` may be ``:memory:``)."""
 
     def __init__(self, path: str, reactor: IReactorTime) -> None:
-        super().__init__(path)
+        super().__init__(path, reactor)
         self._path = path
         self._reactor = reactor
         self._pool: Optional[adbapi.ConnectionPool] = None
-        self._changed: ChangeListener = lambda topic: None
 
-    def start(self, changed: ChangeListener) -> "Deferred[None]":
-        self._changed = changed
+    def _open(self) -> None:
         self._pool = adbapi.ConnectionPool(
             "sqlite3",
             self._path,
@@ -137,34 +181,13 @@ class SQLiteRunner(SQLiteDatabase):
             cp_openfun=configure,
             cp_reactor=self._reactor,
         )
-        d = self._migrate()
 
-        def unreachable(failure: Failure) -> None:
-            failure.trap(StoreUnavailable)
-            log.warn("SQLite store at {path} unavailable at start: {problem}", path=self._path, problem=self.problem)
+    def _close(self) -> None:
+        assert self._pool is not None
+        self._pool.close()
+        self._pool = None
 
-        return d.addCallback(lambda _: None).addErrback(unreachable)
-
-    def stop(self) -> "Deferred[None]":
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
-        self.problem = "stopped"
-        return succeed(None)
-
-    def _migrate(self) -> "Deferred[int]":
-        d = self._run(migrate(self.dialect, int(self._reactor.seconds())), True, InFlight())
-        return d.addCallback(self.migrated)
-
-    def execute(self, op: Op[T], write: bool, flight: InFlight) -> "Deferred[T]":
-        if self._pool is None:
-            op.close()
-            return fail(StoreUnavailable(f"{self.where}: store not started"))
-        if self.schema_version is None:
-            return self._migrate().addCallback(lambda _: self._run(op, write, flight))
-        return self._run(op, write, flight)
-
-    def _run(self, op: Op[T], write: bool, flight: InFlight) -> "Deferred[T]":
+    def _transact(self, op: Op[T], write: bool, flight: InFlight) -> "Deferred[tuple[T, list[str]]]":
         assert self._pool is not None
         d: "Deferred[tuple[T, list[str]]]" = self._pool.runInteraction(run_op, op, write, flight)
-        return d.addCallbacks(self.committed, self.failed, callbackArgs=(self._changed,))
+        return d
