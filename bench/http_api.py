@@ -13,9 +13,6 @@ Needs ``wrk`` (Debian: ``apt-get install -y wrk``).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import argparse
 import os
 import re
@@ -24,9 +21,11 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -48,8 +47,8 @@ def fill(database: str, count: int) -> None:
     from twisted.internet import task
     from twisted.internet.defer import ensureDeferred
 
+    from osrs_twisted.records import Item, LatestPrice, PriceBucket
     from osrs_twisted.store.factory import open_store
-    from osrs_twisted.store.records import Item, LatestPrice, PriceBucket
 
     now = int(time.time())
 

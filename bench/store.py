@@ -26,10 +26,11 @@ from twisted.internet.interfaces import IReactorTime  # noqa: E402
 from twisted.internet.task import react  # noqa: E402
 from twisted.trial.unittest import SkipTest  # noqa: E402
 
+from osrs_twisted.records import Item, LatestPrice  # noqa: E402
 from osrs_twisted.store.interface import IStore  # noqa: E402
-from osrs_twisted.store.postgres import PostgresStore  # noqa: E402
-from osrs_twisted.store.records import Item, LatestPrice  # noqa: E402
-from osrs_twisted.store.sqlite import SQLiteStore  # noqa: E402
+from osrs_twisted.store.postgres import PostgresRunner  # noqa: E402
+from osrs_twisted.store.sqlite import SQLiteRunner  # noqa: E402
+from osrs_twisted.store.store import Store  # noqa: E402
 from tests import pgserver  # noqa: E402
 
 ROWS = 4500
@@ -78,7 +79,8 @@ async def main(reactor: IReactorTime, argv: list[str]) -> None:
     args = parser.parse_args(argv)
     summary: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as directory:
-        summary["sqlite"] = await measure(SQLiteStore(str(Path(directory) / "bench.sqlite3"), reactor), args.runs, args.lookups)
+        store = Store(SQLiteRunner(str(Path(directory) / "bench.sqlite3"), reactor))
+        summary["sqlite"] = await measure(store, args.runs, args.lookups)
     if not args.sqlite_only:
         try:
             url, drop = pgserver.create_database()
@@ -86,7 +88,7 @@ async def main(reactor: IReactorTime, argv: list[str]) -> None:
             summary["postgresql"] = {"skipped": str(reason)}
         else:
             try:
-                summary["postgresql"] = await measure(PostgresStore(url, reactor), args.runs, args.lookups)
+                summary["postgresql"] = await measure(Store(PostgresRunner(url, reactor)), args.runs, args.lookups)
             finally:
                 drop()
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")

@@ -20,9 +20,9 @@ from osrs_twisted.health import HealthRegistry
 from osrs_twisted.http.api import DEFAULT_SETTINGS, HttpApi, HttpSettings
 from osrs_twisted.market.catalog import Catalog
 from osrs_twisted.policy import ModelRegistry
+from osrs_twisted.records import Item, LatestPrice, PriceBucket
 from osrs_twisted.store.factory import open_store
 from osrs_twisted.store.interface import IStore
-from osrs_twisted.store.records import Item, LatestPrice, PriceBucket
 
 T = TypeVar("T")
 

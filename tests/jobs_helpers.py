@@ -20,8 +20,9 @@ from osrs_twisted.jobs.offline import OSRSREBOXED, OfflineItems
 from osrs_twisted.jobs.scheduler import Job, JobScheduler
 from osrs_twisted.jobs.wiki import WikiClient
 from osrs_twisted.store.interface import IStore
-from osrs_twisted.store.postgres import PostgresStore
-from osrs_twisted.store.sqlite import SQLiteStore
+from osrs_twisted.store.postgres import PostgresRunner
+from osrs_twisted.store.sqlite import SQLiteRunner
+from osrs_twisted.store.store import Store
 from osrs_twisted.wikifake import Captures, WikiFake
 from tests import pgserver
 from tests.fixtures import fixture_path
@@ -38,7 +39,7 @@ def captures_dir() -> Path:
 
 async def sqlite_store(test: TestCase) -> IStore:
     """A started SQLite store in a temporary file, stopped at cleanup."""
-    store = SQLiteStore(str(Path(test.mktemp()).with_suffix(".sqlite3")), reactor)
+    store = Store(SQLiteRunner(str(Path(test.mktemp()).with_suffix(".sqlite3")), reactor))
     await store.start()
     test.addCleanup(store.stop)
     return store
@@ -46,7 +47,7 @@ async def sqlite_store(test: TestCase) -> IStore:
 
 async def postgres_store(test: TestCase, url: Optional[str] = None) -> IStore:
     """A started PostgreSQL store on a fresh database (or ``url``)."""
-    store = PostgresStore(url or pgserver.fresh_database(test), reactor)
+    store = Store(PostgresRunner(url or pgserver.fresh_database(test), reactor))
     await store.start()
     test.addCleanup(store.stop)
     return store

@@ -10,7 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from osrs_twisted.http.render import price_json
 from osrs_twisted.market import gex
-from osrs_twisted.store.records import LatestPrice
+from osrs_twisted.records import LatestPrice
 
 WHIP = 4151
 WHIP_PRICE = LatestPrice(

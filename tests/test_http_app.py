@@ -15,7 +15,7 @@ from osrs_twisted.health import Check, HealthRegistry
 from osrs_twisted.http.api import HealthApi, HttpApi
 from osrs_twisted.market.catalog import Catalog
 from osrs_twisted.policy import load_registry
-from osrs_twisted.store.records import Item, LatestPrice
+from osrs_twisted.records import Item, LatestPrice
 from tests.http_helpers import NOW, WHIP, item, now_clock
 
 

@@ -13,8 +13,8 @@ from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from osrs_twisted.market.catalog import Catalog
+from osrs_twisted.records import LatestPrice, PriceBucket
 from osrs_twisted.store.interface import TOPIC_BUCKETS, TOPIC_HEARTBEATS, TOPIC_ITEMS, TOPIC_PRICES, StoreUnavailable
-from osrs_twisted.store.records import LatestPrice, PriceBucket
 from tests import pgserver
 from tests.http_helpers import (
     DEADLINE,

@@ -21,7 +21,7 @@ from osrs_twisted.inference.metrics import InferenceMetrics
 from osrs_twisted.market.gex import PriceFigures
 from osrs_twisted.market.snapshot import build_snapshot
 from osrs_twisted.policy import SkippedModel, load_registry
-from osrs_twisted.store.records import JobRun, LatestPrice
+from osrs_twisted.records import JobRun, LatestPrice
 from tests.http_helpers import NOW, WHIP
 
 FIGURES = PriceFigures(

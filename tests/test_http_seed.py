@@ -9,7 +9,7 @@ import orjson
 from twisted.trial.unittest import TestCase
 
 from osrs_twisted.http.api import HttpSettings
-from osrs_twisted.store.records import LatestPrice
+from osrs_twisted.records import LatestPrice
 from tests.http_helpers import NOW, TEST_TIMEOUT, deferred_test, fill, make_client, start_store
 
 HEARTBEAT = {

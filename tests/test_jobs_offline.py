@@ -12,7 +12,7 @@ import orjson
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from osrs_twisted.jobs.offline import OfflineItemsError, load_items_file, load_osrsreboxed
-from osrs_twisted.store.records import Item
+from osrs_twisted.records import Item
 from tests.jobs_helpers import captures_dir, offline_items
 
 WHIP = {

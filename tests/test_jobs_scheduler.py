@@ -9,8 +9,8 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import TestCase
 
 from osrs_twisted.jobs.scheduler import Job, JobScheduler, SchedulerStopped, UnknownJob
+from osrs_twisted.records import JobRun
 from osrs_twisted.store.interface import IStore, RunInProgress
-from osrs_twisted.store.records import JobRun
 from tests.jobs_helpers import T0, FakeJob, record_success, scheduler, sqlite_store, wait_for
 
 

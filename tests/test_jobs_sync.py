@@ -15,8 +15,8 @@ from osrs_twisted.jobs.scheduler import JobScheduler
 from osrs_twisted.jobs.sync import JOB_NAMES, SyncJobs
 from osrs_twisted.jobs.wiki import WikiClient, WikiPayloadError, WikiUnavailable
 from osrs_twisted.options import DEFAULT_JOB_INTERVALS
+from osrs_twisted.records import Heartbeat, JobRun
 from osrs_twisted.store.interface import IStore
-from osrs_twisted.store.records import Heartbeat, JobRun
 from osrs_twisted.wikifake import Fault
 from tests.jobs_helpers import (
     PostgresBackend,

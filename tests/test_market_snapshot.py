@@ -6,7 +6,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from osrs_twisted.market.gex import NATURE_RUNE_ID, PriceFigures
 from osrs_twisted.market.snapshot import build_snapshot, volumes_24h
-from osrs_twisted.store.records import LatestPrice, PriceBucket
+from osrs_twisted.records import LatestPrice, PriceBucket
 from tests.http_helpers import BUCKETS, DAY, ITEMS, NOW, PRICES, item
 
 #: What the store's ``newest_buckets("24h")`` answers for the shared rows.

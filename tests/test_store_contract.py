@@ -1,5 +1,6 @@
-"""One contract for IStore, run against SQLite (a temp file) and PostgreSQL
-(a fresh database per test, see tests/pgserver.py)."""
+"""One contract for IStore, run against the SQLite runner (a temp file), the
+PostgreSQL runner (a fresh database per test, see tests/pgserver.py) and the
+in-memory runner; plus the in-memory runner's synchronous promise."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, gatherResults
-from twisted.trial.unittest import TestCase
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from osrs_twisted.records import Heartbeat, Item, LatestPrice, PriceBucket
 from osrs_twisted.store import migrations
 from osrs_twisted.store.interface import (
     TOPIC_BUCKETS,
@@ -22,11 +25,14 @@ from osrs_twisted.store.interface import (
     RunStateError,
     SchemaTooNew,
     StoreError,
+    StoreUnavailable,
 )
-from osrs_twisted.store.postgres import PostgresStore
-from osrs_twisted.store.records import Heartbeat, Item, LatestPrice, PriceBucket
-from osrs_twisted.store.sqlite import SQLiteStore
+from osrs_twisted.store.memory import MemoryRunner, shared_memory_uri
+from osrs_twisted.store.postgres import PostgresRunner
+from osrs_twisted.store.sqlite import SQLiteRunner
+from osrs_twisted.store.store import Store
 from tests import pgserver
+from tests.store_helpers import memory_store
 
 BIG = 2**40 + 7  # beyond 32 bits: must survive as BIGINT
 
@@ -277,7 +283,9 @@ class StoreContract(_Mixin):
         busy = await raised(store.create_manual_run("sync_mapping", 101), RunInProgress)
         self.assertEqual((busy.job, busy.run_id), ("sync_mapping", queued.id))
         running = await store.start_run(queued.id, "me", 102, 60)
-        self.assertEqual((running.state, running.attempts, running.started_at, running.lease_until), ("running", 1, 102, 162))
+        self.assertEqual(
+            (running.state, running.attempts, running.started_at, running.lease_until), ("running", 1, 102, 162)
+        )
         await self.assertFailure(store.start_run(queued.id, "other", 103, 60), RunStateError)
         await self.assertFailure(store.create_manual_run("sync_mapping", 162), RunInProgress)
         crashed_over = await store.create_manual_run("sync_mapping", 163)  # lease expired
@@ -290,7 +298,9 @@ class StoreContract(_Mixin):
         b = await store.claim_scheduled_run("b", 1, "me", 11, 60)
         assert a is not None and b is not None
         done = await store.finish_run(a.id, "succeeded", 20, 1500, None, {"items": 4500, "note": "ok ✓"})
-        self.assertEqual((done.state, done.finished_at, done.duration_ms, done.lease_until), ("succeeded", 20, 1500, None))
+        self.assertEqual(
+            (done.state, done.finished_at, done.duration_ms, done.lease_until), ("succeeded", 20, 1500, None)
+        )
         self.assertEqual(done.result, {"items": 4500, "note": "ok ✓"})
         failed = await store.finish_run(b.id, "failed", 21, 10, "wiki said 503", None)
         self.assertEqual((failed.error, failed.result), ("wiki said 503", None))
@@ -341,14 +351,14 @@ class SQLiteContractTests(StoreContract, TestCase):
         self.path = self.mktemp() + ".sqlite3"
 
     def make_store(self) -> IStore:
-        return SQLiteStore(self.path, reactor)
+        return Store(SQLiteRunner(self.path, reactor))
 
     def raw(self, statement: str) -> list[tuple[Any, ...]]:
         with sqlite3.connect(self.path) as conn:
             return conn.execute(statement).fetchall()
 
     async def test_memory_database(self) -> None:
-        store = SQLiteStore(":memory:", reactor)
+        store = Store(SQLiteRunner(":memory:", reactor))
         await store.start()
         self.addCleanup(store.stop)
         await store.upsert_items([item(1)])
@@ -356,7 +366,7 @@ class SQLiteContractTests(StoreContract, TestCase):
 
     async def test_unopenable_file(self) -> None:
         """A file that cannot be opened is unavailable, not a crash at start."""
-        store = SQLiteStore(self.mktemp() + "/missing/dir/db.sqlite3", reactor)
+        store = Store(SQLiteRunner(self.mktemp() + "/missing/dir/db.sqlite3", reactor))
         await store.start()
         self.addCleanup(store.stop)
         self.assertFalse(store.health().reachable)
@@ -368,7 +378,7 @@ class PostgresContractTests(StoreContract, TestCase):
         self.url = pgserver.fresh_database(self)
 
     def make_store(self) -> IStore:
-        return PostgresStore(self.url, reactor, pool_size=2, max_reconnect_delay=1.0)
+        return Store(PostgresRunner(self.url, reactor, pool_size=2, max_reconnect_delay=1.0))
 
     def raw(self, statement: str) -> list[tuple[Any, ...]]:
         return pgserver.execute(self.url, statement)
@@ -379,3 +389,67 @@ class PostgresContractTests(StoreContract, TestCase):
         seen = wait_for_topic(watcher, TOPIC_PRICES)
         await writer.upsert_latest_prices([LatestPrice(1, 2, 3, 4, 5)])
         self.assertEqual(await seen, TOPIC_PRICES)
+
+
+class MemoryContractTests(StoreContract, TestCase):
+    """The in-memory runner keeps the same contract; several stores of one
+    test share a named in-memory database, kept alive by the test's own
+    connection."""
+
+    def setUp(self) -> None:
+        self.name = f"contract{id(self)}"
+        self.keeper = sqlite3.connect(shared_memory_uri(self.name), uri=True)
+        self.addCleanup(self.keeper.close)
+
+    def make_store(self) -> IStore:
+        return Store(MemoryRunner(name=self.name))
+
+    def raw(self, statement: str) -> list[tuple[Any, ...]]:
+        with self.keeper:
+            return self.keeper.execute(statement).fetchall()
+
+
+class MemoryStoreTests(SynchronousTestCase):
+    """The in-memory store answers at once: no reactor turns are needed."""
+
+    def test_deferreds_have_fired(self) -> None:
+        store = memory_store()
+        self.assertEqual(self.successResultOf(store.upsert_items([item(4151), item(2)])), 2)
+        self.assertEqual(self.successResultOf(store.get_item(4151)), item(4151))
+        self.assertEqual(self.successResultOf(store.count_items()), 2)
+        run = self.successResultOf(store.create_manual_run("sync_mapping", 100))
+        self.failureResultOf(store.create_manual_run("sync_mapping", 101), RunInProgress)
+        self.failureResultOf(store.start_run(run.id + 1, "me", 102, 60), RunStateError)
+
+    def test_listeners_hear_committed_writes(self) -> None:
+        """A listener runs after commit, before the write's Deferred fires:
+        what it reads already includes the write."""
+        store = memory_store()
+        heard: list[tuple[str, int]] = []
+        store.subscribe(lambda topic: heard.append((topic, self.successResultOf(store.count_items()))))
+        writing = store.upsert_items([item(1)])
+        self.assertEqual(heard, [(TOPIC_ITEMS, 1)])
+        self.successResultOf(writing)
+        self.failureResultOf(store.upsert_buckets([bucket(1, 0, timestep="7m")]), StoreError)
+        self.assertEqual(heard, [(TOPIC_ITEMS, 1)])
+
+    def test_migration_time_comes_from_the_clock(self) -> None:
+        clock = Clock()
+        clock.advance(1_733_000_000)
+        name = f"clock{id(self)}"
+        keeper = sqlite3.connect(shared_memory_uri(name), uri=True)
+        self.addCleanup(keeper.close)
+        store = Store(MemoryRunner(clock, name=name))
+        self.successResultOf(store.start())
+        self.assertEqual(store.health().schema_version, migrations.LATEST_VERSION)
+        self.assertEqual(keeper.execute("SELECT applied_at FROM schema_version").fetchall(), [(1_733_000_000,)])
+
+    def test_unavailable_until_started_and_after_stop(self) -> None:
+        store = Store(MemoryRunner())
+        self.assertFalse(store.health().reachable)
+        self.failureResultOf(store.count_items(), StoreUnavailable)
+        self.successResultOf(store.start())
+        self.assertTrue(store.health().reachable, store.health().detail)
+        self.successResultOf(store.stop())
+        self.assertFalse(store.health().reachable)
+        self.failureResultOf(store.count_items(), StoreUnavailable)

@@ -10,7 +10,6 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from osrs_twisted.store.factory import open_store
 from osrs_twisted.store.interface import SchemaTooNew
 from osrs_twisted.store.service import StoreService
-from osrs_twisted.store.sqlite import SQLiteStore
 
 
 class OpenStoreTests(SynchronousTestCase):
@@ -50,7 +49,7 @@ class _StuckStore:
 
 class StoreServiceTests(TestCase):
     async def test_start_and_stop(self) -> None:
-        store = SQLiteStore(":memory:", reactor)
+        store = open_store("sqlite:///:memory:", reactor)
         svc = StoreService(store, reactor)
         self.assertEqual(svc.name, "store")
         await svc.startService()

@@ -15,10 +15,11 @@ from twisted.internet.defer import CancelledError
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
+from osrs_twisted.records import Item
 from osrs_twisted.store.interface import TOPIC_ITEMS, StoreUnavailable
-from osrs_twisted.store.postgres import PostgresStore
-from osrs_twisted.store.records import Item
+from osrs_twisted.store.postgres import PostgresRunner
 from osrs_twisted.store.steps import Op, Query
+from osrs_twisted.store.store import Store
 from tests import pgserver
 from tests.test_store_contract import item, wait_for_topic
 
@@ -36,7 +37,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 15.0)
         await sleep(0.1)
 
 
-async def answers(store: PostgresStore) -> bool:
+async def answers(store: Store) -> bool:
     try:
         await store.count_items()
     except StoreUnavailable:
@@ -52,8 +53,8 @@ class PostgresOutageTests(TestCase):
         self.addCleanup(self.server.destroy)
         self.url = pgserver.fresh_database(self, self.server.url())
 
-    async def started(self) -> PostgresStore:
-        store = PostgresStore(self.url, reactor, pool_size=2, max_reconnect_delay=0.5)
+    async def started(self) -> Store:
+        store = Store(PostgresRunner(self.url, reactor, pool_size=2, max_reconnect_delay=0.5))
         await store.start()
         self.addCleanup(store.stop)
         return store
@@ -131,7 +132,7 @@ class PostgresCancellationTests(TestCase):
         self.url = pgserver.fresh_database(self)
 
     async def test_cancel_blocked_calls(self) -> None:
-        store = PostgresStore(self.url, reactor, pool_size=1)
+        store = Store(PostgresRunner(self.url, reactor, pool_size=1))
         await store.start()
         self.addCleanup(store.stop)
         blocker = psycopg2.connect(self.url)

@@ -31,7 +31,7 @@ from osrs_twisted.jobs.wiki_parse import (
     parse_mapping,
     parse_timeseries,
 )
-from osrs_twisted.store.records import Item, LatestPrice, PriceBucket
+from osrs_twisted.records import Item, LatestPrice, PriceBucket
 from osrs_twisted.wikifake import Captures, Fault, WikiFake
 from tests.fixtures import fixture_path
 

@@ -16,7 +16,7 @@ from osrs_twisted.http.render import buckets_json
 from osrs_twisted.http.routing import json_response, route
 from osrs_twisted.http.state import ApiState
 from osrs_twisted.market.snapshot import Entry, Snapshot
-from osrs_twisted.store.records import TIMESTEPS
+from osrs_twisted.records import TIMESTEPS
 
 ITEMS_DEFAULT_LIMIT = 20
 HISTORY_DEFAULT_LIMIT = 100

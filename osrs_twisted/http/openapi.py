@@ -16,7 +16,7 @@ from osrs_twisted.http.errors import CODES
 from osrs_twisted.http.prices import FLIP_SORTS
 from osrs_twisted.http.routing import json_response, route
 from osrs_twisted.http.state import ApiState
-from osrs_twisted.store.records import RUN_STATES, TIMESTEPS
+from osrs_twisted.records import RUN_STATES, TIMESTEPS
 
 Schema = dict[str, Any]
 

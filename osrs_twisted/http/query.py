@@ -10,6 +10,7 @@ from typing import Optional, Sequence, TypeVar
 from twisted.web.iweb import IRequest
 
 from osrs_twisted.http.errors import InvalidParameter
+from osrs_twisted.records import narrow
 
 S = TypeVar("S", bound=str)
 
@@ -77,9 +78,9 @@ def query_choice(request: IRequest, name: str, choices: Sequence[S], default: S)
     raw = query_str(request, name)
     if raw is None:
         return default
-    for choice in choices:
-        if raw == choice:
-            return choice
+    choice = narrow(choices, raw)
+    if choice is not None:
+        return choice
     raise InvalidParameter(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
 
 

@@ -22,7 +22,7 @@ from osrs_twisted.inference.metrics import Histogram, InferenceMetrics
 from osrs_twisted.market.gex import PriceFigures, is_stale
 from osrs_twisted.market.snapshot import Entry, Snapshot
 from osrs_twisted.policy import LoadedModel, ModelRegistry, SkippedModel
-from osrs_twisted.store.records import Heartbeat, Item, JobRun, PriceBucket
+from osrs_twisted.records import Heartbeat, Item, JobRun, PriceBucket
 
 Json = dict[str, Any]
 

@@ -16,7 +16,7 @@ from osrs_twisted.http.errors import ApiError, SeedError, as_seed_error, not_fou
 from osrs_twisted.http.query import parse_int, required_str
 from osrs_twisted.http.routing import json_response, route
 from osrs_twisted.http.state import ApiState
-from osrs_twisted.store.records import Heartbeat, LatestPrice
+from osrs_twisted.records import Heartbeat, LatestPrice
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -20,8 +20,8 @@ from osrs_twisted.http.render import optional_run_json, run_json
 from osrs_twisted.http.routing import json_response, route
 from osrs_twisted.http.state import ApiState
 from osrs_twisted.jobs.scheduler import JobScheduler, SchedulerStopped, UnknownJob
+from osrs_twisted.records import RUN_STATES, RunState, narrow
 from osrs_twisted.store.interface import RunInProgress
-from osrs_twisted.store.records import RUN_STATES, RunState
 
 DEFAULT_RUNS_LIMIT = 50
 
@@ -62,9 +62,9 @@ def _state(request: IRequest) -> Optional[RunState]:
     text = query_str(request, "state")
     if text is None:
         return None
-    for state in RUN_STATES:
-        if text == state:
-            return state
+    state = narrow(RUN_STATES, text)
+    if state is not None:
+        return state
     raise bad_request(f"state must be one of {', '.join(RUN_STATES)}, got {text!r}")
 
 

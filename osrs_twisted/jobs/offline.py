@@ -22,7 +22,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
 from osrs_twisted.jobs.wiki_parse import WikiPayloadError, parse_mapping
-from osrs_twisted.store.records import Item
+from osrs_twisted.records import Item
 
 OSRSREBOXED = "osrsreboxed"
 _OSRSREBOXED_DATA = ("docs", "items-complete.json")

@@ -30,8 +30,8 @@ from twisted.logger import Logger
 
 from osrs_twisted.health import Check
 from osrs_twisted.jobs.wiki import WikiError
+from osrs_twisted.records import JobRun, RunState
 from osrs_twisted.store.interface import IStore, RunStateError, StoreUnavailable
-from osrs_twisted.store.records import JobRun, RunState
 
 #: Failures from outside the process (the Wiki, the database): logged as
 #: one line. Anything else is a bug and is logged with its traceback.

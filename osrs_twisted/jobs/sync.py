@@ -16,8 +16,8 @@ from twisted.logger import Logger
 from osrs_twisted.jobs.offline import OfflineItems
 from osrs_twisted.jobs.scheduler import Job, JobFunction
 from osrs_twisted.jobs.wiki import WikiClient, WikiHTTPError, WikiUnavailable
+from osrs_twisted.records import Item, Timestep
 from osrs_twisted.store.interface import IStore
-from osrs_twisted.store.records import Item, Timestep
 
 log = Logger()
 

@@ -13,6 +13,7 @@ from random import random as _uniform
 from typing import Any, Callable, Mapping, Optional, Protocol, TypeVar
 
 import orjson
+from treq.client import HTTPClient
 from twisted.internet import defer, error
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
@@ -28,8 +29,6 @@ from twisted.web.client import (
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IResponse
 
-from treq.client import HTTPClient
-
 from osrs_twisted.jobs.wiki_parse import (
     STEP_SECONDS,
     WikiError,
@@ -40,7 +39,7 @@ from osrs_twisted.jobs.wiki_parse import (
     parse_mapping,
     parse_timeseries,
 )
-from osrs_twisted.store.records import Item, LatestPrice, PriceBucket
+from osrs_twisted.records import Item, LatestPrice, PriceBucket
 
 __all__ = [
     "GENERIC_USER_AGENT_PREFIXES",

@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping, Optional, TypeVar
 
 import orjson
 
-from osrs_twisted.store.records import TIMESTEPS, Item, LatestPrice, PriceBucket, Timestep
+from osrs_twisted.records import TIMESTEPS, Item, LatestPrice, PriceBucket, Timestep, narrow
 
 STEP_SECONDS: Mapping[Timestep, int] = {"5m": 300, "1h": 3600, "6h": 21600, "24h": 86400}
 
@@ -38,9 +38,9 @@ class WikiPayloadError(WikiError):
 
 def check_timestep(timestep: str) -> Timestep:
     """The timestep as a :data:`Timestep`, or ``ValueError``."""
-    for known in TIMESTEPS:
-        if timestep == known:
-            return known
+    known = narrow(TIMESTEPS, timestep)
+    if known is not None:
+        return known
     raise ValueError(f"unknown timestep {timestep!r}; expected one of {', '.join(TIMESTEPS)}")
 
 

@@ -20,6 +20,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from osrs_twisted.market.snapshot import Snapshot, build_snapshot, volumes_24h
+from osrs_twisted.records import Item, LatestPrice, PriceBucket
 from osrs_twisted.store.interface import (
     TOPIC_BUCKETS,
     TOPIC_ITEMS,
@@ -27,7 +28,6 @@ from osrs_twisted.store.interface import (
     IStore,
     StoreUnavailable,
 )
-from osrs_twisted.store.records import Item, LatestPrice, PriceBucket
 from osrs_twisted.waiters import Waiters
 
 log = Logger()

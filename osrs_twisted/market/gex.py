@@ -11,7 +11,7 @@ from typing import Optional
 
 import attrs
 
-from osrs_twisted.store.records import LatestPrice
+from osrs_twisted.records import LatestPrice
 
 NATURE_RUNE_ID = 561
 

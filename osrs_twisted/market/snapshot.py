@@ -13,7 +13,7 @@ from typing import Callable, Literal, Mapping, Optional, Sequence
 import attrs
 
 from osrs_twisted.market.gex import NATURE_RUNE_ID, PriceFigures, alch_profit, price_figures
-from osrs_twisted.store.records import Item, LatestPrice, PriceBucket
+from osrs_twisted.records import Item, LatestPrice, PriceBucket
 
 #: The flip rankings a snapshot holds, each best first.
 FlipRanking = Literal["margin", "roi", "limit_profit", "volume"]

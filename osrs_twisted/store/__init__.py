@@ -1,1 +1,1 @@
-"""Persistence: one interface, an embedded SQLite backend and a PostgreSQL one."""
+"""Persistence: one interface, one Store, and runners for SQLite, PostgreSQL and memory."""

@@ -12,15 +12,7 @@ import attrs
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface
 
-from osrs_twisted.store.records import (
-    Heartbeat,
-    Item,
-    JobRun,
-    LatestPrice,
-    PriceBucket,
-    RunState,
-    Timestep,
-)
+from osrs_twisted.records import Heartbeat, Item, JobRun, LatestPrice, PriceBucket, RunState, Timestep
 
 #: Topics of the change signal, named after the data that changed.
 TOPIC_ITEMS = "items"

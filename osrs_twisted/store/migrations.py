@@ -11,18 +11,17 @@ from typing import Mapping
 import attrs
 
 from osrs_twisted.store.interface import SchemaTooNew
-from osrs_twisted.store.steps import Dialect, Op, Query
+from osrs_twisted.store.steps import Dialect, Lock, Op, Query
 
 
 @attrs.frozen
 class Migration:
     version: int
     description: str
-    #: Statements per dialect name.
-    statements: Mapping[str, tuple[str, ...]]
+    statements: Mapping[Dialect, tuple[str, ...]]
 
 
-def _both(*statements: str) -> dict[str, tuple[str, ...]]:
+def _both(*statements: str) -> dict[Dialect, tuple[str, ...]]:
     """Statements that read the same in SQLite and PostgreSQL, except for the
     auto-increment key, written ``{serial}``."""
     return {
@@ -101,11 +100,13 @@ MIGRATIONS: tuple[Migration, ...] = (
 
 LATEST_VERSION = MIGRATIONS[-1].version
 
+#: Held while migrating, so two processes starting at once migrate in turn.
+MIGRATIONS_LOCK = "osrs_twisted schema migrations"
+
 
 def migrate(dialect: Dialect, now: int, migrations: tuple[Migration, ...] = MIGRATIONS) -> Op[int]:
     """Bring the schema to the newest version; fires with that version."""
-    if dialect.lock_migrations:
-        yield Query(dialect.lock_migrations)
+    yield Lock(MIGRATIONS_LOCK)
     yield Query(
         "CREATE TABLE IF NOT EXISTS schema_version ("
         "version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at BIGINT NOT NULL)"
@@ -119,7 +120,7 @@ def migrate(dialect: Dialect, now: int, migrations: tuple[Migration, ...] = MIGR
         )
     for migration in migrations:
         if migration.version > current:
-            for statement in migration.statements[dialect.name]:
+            for statement in migration.statements[dialect]:
                 yield Query(statement)
             yield Query(
                 "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",

@@ -1,8 +1,9 @@
-"""Every store operation, written once for both backends, with row mapping.
+"""Every store operation, written once for every runner, with row mapping.
 
-Ops yield :mod:`~osrs_twisted.store.steps` and get results back; the backend
+Ops yield :mod:`~osrs_twisted.store.steps` and get results back; the runner
 decides how each step reaches its database. Write ops yield :class:`Notify`
-only when something changed.
+only when something changed. Each public function here is one IStore method
+(:class:`~osrs_twisted.store.store.Store` runs it under the same name).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
+from osrs_twisted.records import Heartbeat, Item, JobRun, LatestPrice, PriceBucket, RunState, Timestep
 from osrs_twisted.store.interface import (
     TOPIC_BUCKETS,
     TOPIC_HEARTBEATS,
@@ -19,16 +21,7 @@ from osrs_twisted.store.interface import (
     RunInProgress,
     RunStateError,
 )
-from osrs_twisted.store.records import (
-    Heartbeat,
-    Item,
-    JobRun,
-    LatestPrice,
-    PriceBucket,
-    RunState,
-    Timestep,
-)
-from osrs_twisted.store.steps import Bulk, Dialect, Notify, Op, Query
+from osrs_twisted.store.steps import Bulk, Lock, Notify, Op, Query
 
 Row = Sequence[Any]
 
@@ -95,7 +88,9 @@ def _dump(value: Mapping[str, Any]) -> str:
 
 def _bulk(sql: str, topic: str, rows: Mapping[Any, tuple[Any, ...]], width: int) -> Op[int]:
     """Upsert rows (deduplicated by key, last one wins: PostgreSQL refuses one
-    statement touching a row twice) and signal ``topic``."""
+    statement touching a row twice) and signal ``topic``. The upserts build
+    ``rows`` before returning this op, so the caller's iterable is read at
+    call time, on the caller's thread."""
     if not rows:
         return 0
     yield Bulk(sql, list(rows.values()), width)
@@ -111,7 +106,7 @@ def upsert_items(items: Iterable[Item]) -> Op[int]:
         i.id: (i.id, i.name, i.examine, i.members, i.lowalch, i.highalch, i.limit, i.value, i.icon, i.updated)
         for i in items
     }
-    return (yield from _bulk(UPSERT_ITEMS, TOPIC_ITEMS, rows, 10))
+    return _bulk(UPSERT_ITEMS, TOPIC_ITEMS, rows, 10)
 
 
 def get_item(item_id: int) -> Op[Optional[Item]]:
@@ -134,7 +129,7 @@ def count_items() -> Op[int]:
 
 def upsert_latest_prices(prices: Iterable[LatestPrice]) -> Op[int]:
     rows = {p.item_id: (p.item_id, p.high, p.high_time, p.low, p.low_time) for p in prices}
-    return (yield from _bulk(UPSERT_PRICES, TOPIC_PRICES, rows, 5))
+    return _bulk(UPSERT_PRICES, TOPIC_PRICES, rows, 5)
 
 
 def get_latest_price(item_id: int) -> Op[Optional[LatestPrice]]:
@@ -157,7 +152,7 @@ def upsert_buckets(buckets: Iterable[PriceBucket]) -> Op[int]:
         )
         for b in buckets
     }
-    return (yield from _bulk(UPSERT_BUCKETS, TOPIC_BUCKETS, rows, 7))
+    return _bulk(UPSERT_BUCKETS, TOPIC_BUCKETS, rows, 7)
 
 
 def price_history(
@@ -231,9 +226,8 @@ def claim_scheduled_run(job: str, slot: int, owner: str, now: int, lease_seconds
     return run_from_row(row)
 
 
-def create_manual_run(dialect: Dialect, job: str, now: int) -> Op[JobRun]:
-    if dialect.lock_job:
-        yield Query(dialect.lock_job, (job,))
+def create_manual_run(job: str, now: int) -> Op[JobRun]:
+    yield Lock(job)
     busy = (yield Query(
         "SELECT id FROM job_runs WHERE job = ? AND (state = 'queued' OR (state = 'running' "
         "AND (lease_until IS NULL OR lease_until >= ?))) ORDER BY id DESC LIMIT 1",

@@ -1,6 +1,5 @@
-"""txpostgres plumbing for the PostgreSQL store: self-reconnecting
-connections with back-off, a pool of them, and transactions driven step by
-step from an :class:`~osrs_twisted.store.steps.Op`.
+"""txpostgres plumbing for the PostgreSQL runner: self-reconnecting
+connections with back-off, and a pool of them.
 
 txpostgres's own ``runInteraction`` and reconnection loop log through
 ``log.err`` when a rollback fails or a retry is cancelled; these replace
@@ -20,9 +19,6 @@ from txpostgres.reconnection import ConnectionDead, DeadConnectionDetector
 from txpostgres.retrying import simpleBackoffIterator
 from txpostgres.txpostgres import Connection, ConnectionPool, RollbackFailed
 
-from osrs_twisted.store.base import InFlight
-from osrs_twisted.store.steps import CHANNEL, POSTGRESQL, Bulk, Op, Query, Result
-
 T = TypeVar("T")
 
 #: Keepalives notice a silently vanished server on an idle connection.
@@ -33,10 +29,6 @@ CONNECT_OPTIONS: dict[str, Any] = {
     "keepalives_count": 3,
     "application_name": "osrs-twisted",
 }
-
-#: Rows per multi-row INSERT: few round trips, bounded statement size.
-PAGE_ROWS = 1000
-
 
 def is_connection_error(error: Optional[BaseException]) -> bool:
     """The server or the link is gone (as opposed to a bad statement)."""
@@ -158,76 +150,3 @@ class Pool(ConnectionPool):
         self.connections.remove(connection)
         d = connection.run_with_cursor(body)
         return d.addBoth(self._putBackAndPassthrough, connection)
-
-
-def _steps(cursor: Any, op: Op[T], flight: InFlight) -> "Deferred[T]":
-    """Drive ``op`` on ``cursor``, one round trip per step (bulk: per page)."""
-
-    async def drive() -> T:
-        try:
-            step = next(op)
-            while True:
-                flight.check()
-                if isinstance(step, Query):
-                    await cursor.execute(POSTGRESQL.placeholders(step.sql), tuple(step.params))
-                    rows = cursor.fetchall() if cursor.description else []
-                    result = Result(rows, cursor.rowcount)
-                elif isinstance(step, Bulk):
-                    prefix, suffix = (part.encode() for part in step.sql.split("{values}"))
-                    template = "(" + ", ".join(["%s"] * step.width) + ")"
-                    for start in range(0, len(step.rows), PAGE_ROWS):
-                        page = step.rows[start : start + PAGE_ROWS]
-                        await cursor.execute(prefix + b",".join(cursor.mogrify(template, r) for r in page) + suffix)
-                        flight.check()
-                    result = Result([], len(step.rows))
-                else:
-                    await cursor.execute("SELECT pg_notify(%s, %s)", (CHANNEL, step.topic))
-                    result = Result()
-                step = op.send(result)
-        except StopIteration as done:
-            value: T = done.value
-            return value
-
-    return Deferred.fromCoroutine(drive())
-
-
-def transaction(op: Op[T], write: bool, flight: InFlight) -> Callable[[PgConnection, Any], "Deferred[T]"]:
-    """The body run on one connection: ``op`` inside BEGIN/COMMIT when it
-    writes (NOTIFY is delivered at COMMIT), interruptible by ``flight``."""
-
-    async def body(connection: PgConnection, cursor: Any) -> T:
-        raw = connection.pollable()
-
-        def interrupt() -> None:
-            try:
-                raw.cancel()
-            except psycopg2.Error:
-                pass  # the connection is gone: nothing to interrupt
-
-        flight.check()
-        flight.interrupt = interrupt
-        try:
-            if write:
-                await cursor.execute("BEGIN")
-            try:
-                value = await _steps(cursor, op, flight)
-            except BaseException:
-                if write:
-                    await _rollback(connection, cursor)
-                raise
-            if write:
-                await cursor.execute("COMMIT")
-            return value
-        finally:
-            flight.interrupt = None
-
-    return lambda connection, cursor: Deferred.fromCoroutine(body(connection, cursor))
-
-
-async def _rollback(connection: PgConnection, cursor: Any) -> None:
-    """Roll back; a connection that cannot is closed (and so reconnects)
-    rather than reused mid-transaction."""
-    try:
-        await cursor.execute("ROLLBACK")
-    except Exception:
-        connection.close()

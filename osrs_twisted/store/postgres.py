@@ -1,14 +1,15 @@
-"""The PostgreSQL backend over txpostgres: a pool of self-reconnecting
+"""The PostgreSQL runner over txpostgres: a pool of self-reconnecting
 asynchronous connections, plus one LISTEN connection for the change signal.
 
 While no pooled connection is alive calls fail at once with
 StoreUnavailable; each connection reconnects with back-off by itself, and
-the first one back runs pending migrations.
+the first one back runs pending migrations. Committed topics reach the
+store through NOTIFY on :data:`CHANNEL`, from this process and every other.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional, TypeVar
+from typing import Any, Callable, Optional, TypeVar
 from urllib.parse import urlsplit
 
 import psycopg2
@@ -16,16 +17,14 @@ from twisted.internet.defer import Deferred, fail, gatherResults, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
-from osrs_twisted.store.base import BaseStore, InFlight
 from osrs_twisted.store.interface import (
     TOPIC_BUCKETS,
     TOPIC_HEARTBEATS,
     TOPIC_ITEMS,
     TOPIC_PRICES,
     TOPIC_RUNS,
-    IStore,
+    ChangeListener,
     SchemaTooNew,
     StoreError,
     StoreHealth,
@@ -39,26 +38,112 @@ from osrs_twisted.store.pgdriver import (
     describe_error,
     is_connection_error,
     new_connection,
-    transaction,
 )
-from osrs_twisted.store.steps import CHANNEL, POSTGRESQL, Op
+from osrs_twisted.store.runner import InFlight
+from osrs_twisted.store.steps import Bulk, Dialect, Lock, Op, Query, Result
 
 T = TypeVar("T")
 
 log = Logger()
 
+#: Name of the NOTIFY channel carrying change topics.
+CHANNEL = "osrs_changes"
+
 ALL_TOPICS = (TOPIC_ITEMS, TOPIC_PRICES, TOPIC_BUCKETS, TOPIC_RUNS, TOPIC_HEARTBEATS)
 
+#: Rows per multi-row INSERT: few round trips, bounded statement size.
+PAGE_ROWS = 1000
 
-@implementer(IStore)
-class PostgresStore(BaseStore):
+
+def placeholders(sql: str) -> str:
+    """Turn the ops' ``?`` placeholders into psycopg2's ``%s``."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def _steps(cursor: Any, op: Op[T], flight: InFlight) -> "Deferred[T]":
+    """Drive ``op`` on ``cursor``, one round trip per step (bulk: per page)."""
+
+    async def drive() -> T:
+        try:
+            step = next(op)
+            while True:
+                flight.check()
+                if isinstance(step, Query):
+                    await cursor.execute(placeholders(step.sql), tuple(step.params))
+                    rows = cursor.fetchall() if cursor.description else []
+                    result = Result(rows, cursor.rowcount)
+                elif isinstance(step, Bulk):
+                    prefix, suffix = (part.encode() for part in step.sql.split("{values}"))
+                    template = "(" + ", ".join(["%s"] * step.width) + ")"
+                    for start in range(0, len(step.rows), PAGE_ROWS):
+                        page = step.rows[start : start + PAGE_ROWS]
+                        await cursor.execute(prefix + b",".join(cursor.mogrify(template, r) for r in page) + suffix)
+                        flight.check()
+                    result = Result([], len(step.rows))
+                elif isinstance(step, Lock):
+                    await cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (step.key,))
+                    result = Result()
+                else:
+                    await cursor.execute("SELECT pg_notify(%s, %s)", (CHANNEL, step.topic))
+                    result = Result()
+                step = op.send(result)
+        except StopIteration as done:
+            value: T = done.value
+            return value
+
+    return Deferred.fromCoroutine(drive())
+
+
+def transaction(op: Op[T], write: bool, flight: InFlight) -> Callable[[PgConnection, Any], "Deferred[T]"]:
+    """The body run on one connection: ``op`` inside BEGIN/COMMIT when it
+    writes (NOTIFY is delivered at COMMIT), interruptible by ``flight``."""
+
+    async def body(connection: PgConnection, cursor: Any) -> T:
+        raw = connection.pollable()
+
+        def interrupt() -> None:
+            try:
+                raw.cancel()
+            except psycopg2.Error:
+                pass  # the connection is gone: nothing to interrupt
+
+        flight.check()
+        flight.interrupt = interrupt
+        try:
+            if write:
+                await cursor.execute("BEGIN")
+            try:
+                value = await _steps(cursor, op, flight)
+            except BaseException:
+                if write:
+                    await _rollback(connection, cursor)
+                raise
+            if write:
+                await cursor.execute("COMMIT")
+            return value
+        finally:
+            flight.interrupt = None
+
+    return lambda connection, cursor: Deferred.fromCoroutine(body(connection, cursor))
+
+
+async def _rollback(connection: PgConnection, cursor: Any) -> None:
+    """Roll back; a connection that cannot is closed (and so reconnects)
+    rather than reused mid-transaction."""
+    try:
+        await cursor.execute("ROLLBACK")
+    except Exception:
+        connection.close()
+
+
+class PostgresRunner:
     """PostgreSQL through txpostgres; ``dsn`` is a ``postgresql://`` URL."""
 
     backend = "postgresql"
-    dialect = POSTGRESQL
+    dialect: Dialect = "postgresql"
 
     def __init__(self, dsn: str, reactor: IReactorTime, pool_size: int = 4, max_reconnect_delay: float = 5.0) -> None:
-        super().__init__(reactor)
+        self._reactor = reactor
         self._dsn = dsn
         self._pool_size = pool_size
         self._max_delay = max_reconnect_delay
@@ -66,6 +151,7 @@ class PostgresStore(BaseStore):
         self._where = f"postgresql {parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
         self._pool: Optional[Pool] = None
         self._listener: Optional[PgConnection] = None
+        self._changed: ChangeListener = lambda topic: None
         self._schema_version: Optional[int] = None
         self._too_new: Optional[str] = None
         self._problem: Optional[str] = "not started"
@@ -73,7 +159,8 @@ class PostgresStore(BaseStore):
 
     # lifecycle
 
-    def start(self) -> "Deferred[None]":
+    def start(self, changed: ChangeListener) -> "Deferred[None]":
+        self._changed = changed
         self._pool = Pool(self._reactor, self._dsn, self._pool_size, self._max_delay)
         self._listener = new_connection(self._reactor, self._max_delay)
         self._listener.addNotifyObserver(self._notified)
@@ -146,7 +233,8 @@ class PostgresStore(BaseStore):
         if self._migrating is not None:
             return self._migrating
         assert self._pool is not None
-        d = self._pool.run_with_cursor(transaction(migrate(POSTGRESQL, self._now()), True, InFlight()))
+        now = int(self._reactor.seconds())
+        d = self._pool.run_with_cursor(transaction(migrate(self.dialect, now), True, InFlight()))
 
         def done(version: int) -> None:
             self._schema_version = version
@@ -188,13 +276,13 @@ class PostgresStore(BaseStore):
 
         def heard(_: None) -> None:
             for topic in ALL_TOPICS:
-                self._dispatch(topic)
+                self._changed(topic)
 
         return self._listen().addCallback(heard)
 
     def _notified(self, notify: Any) -> None:
         if notify.channel == CHANNEL:
-            self._dispatch(notify.payload)
+            self._changed(notify.payload)
 
     # running ops
 
@@ -206,7 +294,7 @@ class PostgresStore(BaseStore):
             and any(c.alive for c in self._pool.members)
         )
 
-    def _execute(self, op: Op[T], write: bool, flight: InFlight) -> "Deferred[T]":
+    def execute(self, op: Op[T], write: bool, flight: InFlight) -> "Deferred[T]":
         if not self._usable():
             op.close()
             return fail(StoreUnavailable(self.health().detail))

@@ -1,18 +1,18 @@
-"""The vocabulary shared by both backends: an operation is a generator that
+"""The vocabulary every runner speaks: an operation is a generator that
 yields SQL steps and receives their results, so every query and every
-decision is written once and each backend only knows how to execute a step.
+decision is written once and each runner only knows how to execute a step.
 """
 
 from __future__ import annotations
 
-from typing import Any, Generator, Optional, Sequence, TypeVar, Union
+from typing import Any, Generator, Literal, Optional, Sequence, TypeVar, Union
 
 import attrs
 
 T = TypeVar("T")
 
-#: Name of the PostgreSQL NOTIFY channel carrying change topics.
-CHANNEL = "osrs_changes"
+#: The SQL dialects the migrations and statements are written for.
+Dialect = Literal["sqlite", "postgresql"]
 
 
 @attrs.frozen
@@ -40,7 +40,15 @@ class Notify:
     topic: str
 
 
-Step = Union[Query, Bulk, Notify]
+@attrs.frozen
+class Lock:
+    """Serialise with every other transaction (of any process) that locks the
+    same ``key``, until this one ends. SQLite has one writer: nothing to do."""
+
+    key: str
+
+
+Step = Union[Query, Bulk, Notify, Lock]
 
 
 @attrs.frozen
@@ -55,28 +63,3 @@ class Result:
 
 
 Op = Generator[Step, Result, T]
-
-
-@attrs.frozen
-class Dialect:
-    """The few things that differ between the two SQL dialects."""
-
-    name: str
-    #: Serialises manual-run creation across processes (SQLite: one writer).
-    lock_job: Optional[str]
-    #: Serialises migrations across processes.
-    lock_migrations: Optional[str]
-
-    def placeholders(self, sql: str) -> str:
-        """Turn ``?`` placeholders into the driver's own style."""
-        if self.name == "postgresql":
-            return sql.replace("%", "%%").replace("?", "%s")
-        return sql
-
-
-SQLITE = Dialect("sqlite", lock_job=None, lock_migrations=None)
-POSTGRESQL = Dialect(
-    "postgresql",
-    lock_job="SELECT pg_advisory_xact_lock(hashtext(?))",
-    lock_migrations="SELECT pg_advisory_xact_lock(7306021)",
-)

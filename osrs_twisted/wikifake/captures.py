@@ -15,7 +15,7 @@ import attrs
 import orjson
 
 from osrs_twisted.jobs.wiki_parse import STEP_SECONDS, check_timestep
-from osrs_twisted.store.records import TIMESTEPS, Timestep
+from osrs_twisted.records import TIMESTEPS, Timestep
 
 JSON = Any
 

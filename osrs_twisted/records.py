@@ -1,17 +1,33 @@
-"""The rows the store keeps, as immutable values shared by every backend."""
+"""The domain's records (items, prices, price buckets, job runs, heartbeats)
+as immutable values, and the closed vocabularies they use.
+
+A leaf module: it imports nothing from the project, so the store, the market
+arithmetic and the HTTP layer all share it without importing each other.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping, Optional
+from typing import Any, Literal, Mapping, Optional, Sequence, TypeVar, get_args
 
 import attrs
 
+S = TypeVar("S", bound=str)
+
 Timestep = Literal["5m", "1h", "6h", "24h"]
-TIMESTEPS: tuple[Timestep, ...] = ("5m", "1h", "6h", "24h")
+TIMESTEPS: tuple[Timestep, ...] = get_args(Timestep)
 
 RunTrigger = Literal["schedule", "manual"]
 RunState = Literal["queued", "running", "succeeded", "failed"]
-RUN_STATES: tuple[RunState, ...] = ("queued", "running", "succeeded", "failed")
+RUN_STATES: tuple[RunState, ...] = get_args(RunState)
+
+
+def narrow(choices: Sequence[S], text: str) -> Optional[S]:
+    """``text`` as the one of ``choices`` it spells (a Literal's
+    ``get_args`` tuple), or None; the caller words the error."""
+    for choice in choices:
+        if text == choice:
+            return choice
+    return None
 
 
 @attrs.frozen
