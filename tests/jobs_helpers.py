@@ -21,6 +21,7 @@ from osrs_twisted.jobs.scheduler import Job, JobScheduler
 from osrs_twisted.jobs.wiki import WikiClient
 from osrs_twisted.store.interface import IStore
 from osrs_twisted.store.postgres import PostgresStore
+from osrs_twisted.store.records import JobRun
 from osrs_twisted.store.sqlite import SQLiteStore
 from osrs_twisted.wikifake import Captures, WikiFake
 from tests import pgserver
@@ -161,3 +162,37 @@ async def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> None:
             raise AssertionError(f"condition not met within {seconds}s")
         await deferLater(reactor, 0.005)
         waited += 0.005
+
+
+@attrs.define
+class RunsStore:
+    """Only the run methods the scheduler calls, kept in memory and answered
+    at once: scheduler tests on a ``Clock`` alone, with no reactor to poll."""
+
+    runs: dict[int, JobRun] = attrs.field(factory=dict)
+
+    def _add(self, run: JobRun) -> Deferred[JobRun]:
+        self.runs[run.id] = run
+        return succeed(run)
+
+    def last_success(self, job: str) -> Deferred[Optional[JobRun]]:
+        done = [run for run in self.runs.values() if run.job == job and run.state == "succeeded"]
+        return succeed(done[-1] if done else None)
+
+    def claim_scheduled_run(self, job: str, slot: int, owner: str, now: int, lease: int) -> Deferred[JobRun]:
+        run = JobRun(len(self.runs) + 1, job, "schedule", slot, "running", 1, now, now, owner=owner)
+        return self._add(run)
+
+    def finish_run(
+        self, run_id: int, state: str, now: int, duration_ms: int, error: Optional[str], result: Any
+    ) -> Deferred[JobRun]:
+        finished = attrs.evolve(
+            self.runs[run_id], state=state, finished_at=now, duration_ms=duration_ms, error=error, result=result
+        )
+        return self._add(finished)
+
+    def list_runs(self, job: Optional[str], state: Optional[str], limit: int) -> Deferred[list[JobRun]]:
+        return succeed([run for run in self.runs.values() if state is None or run.state == state][:limit])
+
+    def last_runs(self) -> Deferred[Mapping[str, JobRun]]:
+        return succeed({run.job: run for run in self.runs.values()})

@@ -6,15 +6,19 @@ from typing import Any, Mapping, Optional
 
 from treq.testing import StubTreq
 from twisted.application.service import IServiceCollection, IServiceMaker
-from twisted.internet.defer import inlineCallbacks
-from twisted.internet.testing import MemoryReactorClock
+from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks
+from twisted.internet.task import Clock, deferLater
+from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.plugin import getPlugins
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from osrs_twisted.health import Check, HealthRegistry
 from osrs_twisted.http.api import HttpApi
+from osrs_twisted.jobs.scheduler import Job, JobScheduler
 from osrs_twisted.options import Options
-from osrs_twisted.service import StartupError, makeService
+from osrs_twisted.service import OsrsService, StartupError, makeService
+from tests.jobs_helpers import T0, RunsStore
 
 
 def build(args: list[str], environ: Optional[Mapping[str, str]] = None) -> tuple[Any, MemoryReactorClock]:
@@ -88,6 +92,60 @@ class MakeServiceTests(SynchronousTestCase):
             f.write(b"this is not a zip")
         error = self.assertRaises(StartupError, build, ["--database", self.database, "--model", path])
         self.assertIn(path, str(error))
+
+
+class StopBudgetTests(SynchronousTestCase):
+    """The root owns one stop budget; a child given its share finishes
+    within it, and what it holds is closed even when a job will not stop."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(T0)
+        self.closed: list[str] = []
+
+    def close(self, name: str) -> Any:
+        async def closer() -> None:
+            self.closed.append(name)
+
+        return closer
+
+    def stop(self, root: OsrsService, seconds: int = 60) -> float:
+        """Stop ``root``, advancing the clock a second at a time; how long the stop took."""
+        began = self.clock.seconds()
+        stopping = root.stopService()
+        while not stopping.called and self.clock.seconds() - began < seconds:
+            self.clock.advance(1)
+        self.assertIsNone(self.successResultOf(stopping))
+        return self.clock.seconds() - began
+
+    def test_job_ignoring_cancellation_still_lets_the_closers_run(self) -> None:
+        cancelled: list[float] = []
+
+        async def stubborn() -> Mapping[str, Any]:
+            """Cancelled, it carries on for a minute before it gives in."""
+            try:
+                await Deferred()
+            except CancelledError:
+                cancelled.append(self.clock.seconds())
+                await deferLater(self.clock, 60)
+            return {"rows": 0}
+
+        jobs = JobScheduler(
+            RunsStore(), self.clock, [Job("stubborn", 60, stubborn)], owner="t:1:x",  # type: ignore[arg-type]
+            on_stop=[self.close("wiki")],
+        )
+        root = OsrsService(self.clock)
+        jobs.setServiceParent(root)
+        root.startService()
+        logged = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        took = self.stop(root)
+        self.assertEqual(len(cancelled), 1, "the scheduler cancels the run within its share")
+        self.assertEqual(self.closed, ["wiki"])
+        self.assertLessEqual(took, 30)
+        unclean = [formatEvent(e) for e in logged if "did not stop cleanly" in e.get("log_format", "")]
+        self.assertEqual(unclean, [])
+        self.clock.advance(60)
+        self.assertEqual(self.flushLoggedErrors(), [])
 
 
 class HealthRouteTests(TestCase):
