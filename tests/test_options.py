@@ -8,9 +8,9 @@ from typing import Mapping, Optional
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
+from osrs_twisted.jobs.sync import DEFAULT_JOB_INTERVALS
 from osrs_twisted.options import (
     DEFAULT_DATABASE,
-    DEFAULT_JOB_INTERVALS,
     DEFAULT_WIKI_URL,
     DEFAULT_WIKI_USER_AGENT,
     Options,

@@ -5,19 +5,21 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from treq.testing import StubTreq
-from twisted.application.service import IServiceCollection, IServiceMaker
+from twisted.application.service import IServiceCollection, IServiceMaker, Service
 from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks
 from twisted.internet.task import Clock, deferLater
 from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.plugin import getPlugins
 from twisted.trial.unittest import SynchronousTestCase, TestCase
+from zope.interface import implementer
 
 from osrs_twisted.health import Check, HealthRegistry
 from osrs_twisted.http.api import HttpApi
 from osrs_twisted.jobs.scheduler import Job, JobScheduler
 from osrs_twisted.options import Options
 from osrs_twisted.service import OsrsService, StartupError, makeService
+from osrs_twisted.stopping import IBoundedStop
 from tests.jobs_helpers import T0, RunsStore
 
 
@@ -25,7 +27,7 @@ def build(args: list[str], environ: Optional[Mapping[str, str]] = None) -> tuple
     options = Options(environ=environ or {})
     options.parseOptions(args)
     reactor = MemoryReactorClock()
-    return makeService(options, reactor=reactor), reactor
+    return makeService(options.config, reactor=reactor), reactor
 
 
 class PluginTests(SynchronousTestCase):
@@ -94,9 +96,8 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertIn(path, str(error))
 
 
-class StopBudgetTests(SynchronousTestCase):
-    """The root owns one stop budget; a child given its share finishes
-    within it, and what it holds is closed even when a job will not stop."""
+class StopTestCase(SynchronousTestCase):
+    """A Clock, and stopping a root service on it."""
 
     def setUp(self) -> None:
         self.clock = Clock()
@@ -109,14 +110,20 @@ class StopBudgetTests(SynchronousTestCase):
 
         return closer
 
-    def stop(self, root: OsrsService, seconds: int = 60) -> float:
-        """Stop ``root``, advancing the clock a second at a time; how long the stop took."""
+    def stop(self, root: OsrsService, step: float = 0.5) -> float:
+        """Stop ``root``, advancing the clock a ``step`` at a time (for at
+        most a minute); how long the stop took."""
         began = self.clock.seconds()
         stopping = root.stopService()
-        while not stopping.called and self.clock.seconds() - began < seconds:
-            self.clock.advance(1)
+        while not stopping.called and self.clock.seconds() - began < 60:
+            self.clock.advance(step)
         self.assertIsNone(self.successResultOf(stopping))
         return self.clock.seconds() - began
+
+
+class StopBudgetTests(StopTestCase):
+    """The root owns one stop budget; a child given its share finishes
+    within it, and what it holds is closed even when a job will not stop."""
 
     def test_job_ignoring_cancellation_still_lets_the_closers_run(self) -> None:
         cancelled: list[float] = []
@@ -146,6 +153,60 @@ class StopBudgetTests(SynchronousTestCase):
         self.assertEqual(unclean, [])
         self.clock.advance(60)
         self.assertEqual(self.flushLoggedErrors(), [])
+
+
+@implementer(IBoundedStop)
+class _TimedChild(Service):
+    """Takes ``takes`` seconds to stop, or all it is given if less; notes its share."""
+
+    def __init__(self, name: str, clock: Clock, takes: float, shares: list[tuple[str, float]]) -> None:
+        self.setName(name)
+        self.clock = clock
+        self.takes = takes
+        self.shares = shares
+
+    def stopWithin(self, seconds: float) -> "Deferred[None]":
+        super().stopService()
+        self.shares.append((self.name, seconds))
+        return deferLater(self.clock, min(self.takes, seconds))
+
+
+class _StuckChild(Service):
+    """A child without a bounded stop that never finishes stopping."""
+
+    name = "stuck"
+
+    def stopService(self) -> "Deferred[None]":
+        super().stopService()
+        return Deferred()
+
+
+class StopSharesTests(StopTestCase):
+    """Shares of one budget: what one child takes, the next ones lack."""
+
+    def test_a_slow_child_leaves_less_for_the_next(self) -> None:
+        shares: list[tuple[str, float]] = []
+        root = OsrsService(self.clock, stop_budget=30, reserve_each=1)
+        _TimedChild("first-started", self.clock, 0, shares).setServiceParent(root)
+        _TimedChild("second", self.clock, 0.5, shares).setServiceParent(root)
+        _StuckChild().setServiceParent(root)
+        _TimedChild("slow", self.clock, 100, shares).setServiceParent(root)
+        root.startService()
+        logged = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        took = self.stop(root)
+        self.assertEqual(shares, [("slow", 27), ("second", 1), ("first-started", 1.5)])
+        self.assertEqual(took, 28.5)
+        self.assertEqual([e["name"] for e in logged if "did not stop cleanly" in e.get("log_format", "")], ["stuck"])
+        self.assertFalse(any(child.running for child in root))
+
+    def test_share_never_below_an_even_split(self) -> None:
+        shares: list[tuple[str, float]] = []
+        root = OsrsService(self.clock, stop_budget=2, reserve_each=1)
+        for name in ("c", "b", "a"):
+            _TimedChild(name, self.clock, 0, shares).setServiceParent(root)
+        root.startService()
+        self.stop(root)
+        self.assertEqual(shares[0], ("a", 2 / 3))
 
 
 class HealthRouteTests(TestCase):

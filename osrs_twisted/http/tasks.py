@@ -81,7 +81,7 @@ class TaskRoutes(ApiState):
     @app.route("/tasks", methods=["GET"])
     async def tasks_list(self, request: IRequest) -> bytes:
         scheduler = self._scheduler()
-        last = await scheduler.store.last_runs()
+        last = await scheduler.last_runs()
         jobs = [
             {
                 "name": job.name,
@@ -99,12 +99,12 @@ class TaskRoutes(ApiState):
         scheduler = self._scheduler()
         state = _state(request)
         limit = query_limit(request, DEFAULT_RUNS_LIMIT, self.settings.max_limit)
-        runs = await scheduler.store.list_runs(query_str(request, "job"), state, limit)
+        runs = await scheduler.list_runs(query_str(request, "job"), state, limit)
         return json_response(request, {"runs": [run_json(run) for run in runs]})
 
     @app.route("/tasks/runs/<run_id>", methods=["GET"])
     async def tasks_run(self, request: IRequest, run_id: str) -> bytes:
-        run = await self._scheduler().store.get_run(parse_int(run_id, "runId", 1))
+        run = await self._scheduler().get_run(parse_int(run_id, "runId", 1))
         if run is None:
             raise not_found(f"no run with id {run_id}")
         return json_response(request, run_json(run))

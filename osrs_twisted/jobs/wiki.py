@@ -125,8 +125,8 @@ class WikiForbidden(WikiHTTPError):
     """403: the Wiki blocked our User-Agent."""
 
     hint = (
-        " (the Wiki blocks generic or abusive User-Agents: set --wiki-user-agent"
-        " to name this tool and a contact)"
+        " (the Wiki blocks generic or abusive User-Agents: configure one"
+        " that names this tool and a contact)"
     )
 
 
@@ -206,8 +206,8 @@ class WikiClient:
         if is_generic_user_agent(user_agent):
             raise ValueError(
                 f"Wiki User-Agent {user_agent!r} is empty or a generic library agent, "
-                "which the OSRS Wiki blocks: set --wiki-user-agent to name this tool "
-                "and a contact, e.g. 'osrs-twisted/1.0 (you@example.com)'"
+                "which the OSRS Wiki blocks: name this tool and a contact, "
+                "e.g. 'osrs-twisted/1.0 (you@example.com)'"
             )
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
