@@ -14,6 +14,7 @@ from twisted.plugin import getPlugins
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import implementer
 
+from osrs_twisted import tap
 from osrs_twisted.health import Check, HealthRegistry
 from osrs_twisted.http.api import HttpApi
 from osrs_twisted.jobs.scheduler import Job, JobScheduler
@@ -87,6 +88,23 @@ class MakeServiceTests(SynchronousTestCase):
     def test_unknown_default_model(self) -> None:
         error = self.assertRaises(StartupError, build, ["--database", self.database, "--default-model", "Nope"])
         self.assertIn("Nope", str(error))
+        self.assertIn("--default-model", str(error))
+
+    def test_generic_wiki_user_agent(self) -> None:
+        error = self.assertRaises(StartupError, build, ["--database", self.database, "--wiki-user-agent", "curl/8.0"])
+        self.assertIn("--wiki-user-agent", str(error))
+        self.assertIn("curl/8.0", str(error))
+
+    def test_tap_builds_from_the_parsed_options(self) -> None:
+        options = Options(environ={})
+        options.parseOptions(["--database", self.database, "--http-only", "--no-jobs"])
+        reactor = MemoryReactorClock()
+        service = tap.makeService(options, reactor)
+        self.assertEqual(self.names(service), ["store", "http"])
+        self.assertEqual(service.stop_budget, options.config.stop_budget)
+        service.startService()
+        self.addCleanup(service.stopService)
+        self.assertEqual([port for port, *_ in reactor.tcpServers], [8080])
 
     def test_bad_model_file_stops_start(self) -> None:
         path = self.mktemp() + ".zip"

@@ -118,7 +118,7 @@ class Batcher:
             for waiting in batch:
                 waiting.deliver(result)
         else:
-            for waiting, line in zip(batch, result):
+            for waiting, line in zip(batch, result, strict=False):
                 latency.add((now - waiting.since) * 1000.0)
                 waiting.deliver(line)
         self._busy = False

@@ -13,6 +13,7 @@ from random import random as _uniform
 from typing import Any, Callable, Mapping, Optional, Protocol, TypeVar
 
 import orjson
+from treq.client import HTTPClient
 from twisted.internet import defer, error
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
@@ -27,8 +28,6 @@ from twisted.web.client import (
 )
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IResponse
-
-from treq.client import HTTPClient
 
 from osrs_twisted.jobs.wiki_parse import (
     STEP_SECONDS,
