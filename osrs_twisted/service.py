@@ -222,7 +222,7 @@ def _add_jobs(config: Config, reactor: Any, health: HealthRegistry, store_servic
     try:
         jobs = build_scheduler(config.jobs, store_service.store, reactor, ready=store_service.whenStarted)
     except ValueError as e:
-        raise StartupError(f"--wiki-user-agent: {e}") from None
+        raise StartupError(str(e)) from None
     health.register("jobs", jobs.check)
     return jobs
 

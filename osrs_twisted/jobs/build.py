@@ -24,7 +24,7 @@ def build_scheduler(
 
     ``reactor`` must run time, threads and TCP (the global reactor);
     ``ready`` fires once the store is migrated (``StoreService.whenStarted``).
-    Raises ``ValueError`` for a Wiki User-Agent the Wiki would block.
+    Raises ``ValueError`` (naming the option) for a User-Agent the Wiki would block.
     """
     wiki = WikiClient(reactor, config.wiki_url, config.wiki_user_agent)
     offline = OfflineItems(reactor, lambda: reactor.getThreadPool(), config.items_file)

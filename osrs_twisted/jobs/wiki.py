@@ -13,7 +13,6 @@ from random import random as _uniform
 from typing import Any, Callable, Mapping, Optional, Protocol, TypeVar
 
 import orjson
-from treq.client import HTTPClient
 from twisted.internet import defer, error
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
@@ -28,6 +27,8 @@ from twisted.web.client import (
 )
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IResponse
+
+from treq.client import HTTPClient
 
 from osrs_twisted.jobs.wiki_parse import (
     STEP_SECONDS,
@@ -124,8 +125,8 @@ class WikiForbidden(WikiHTTPError):
     """403: the Wiki blocked our User-Agent."""
 
     hint = (
-        " (the Wiki blocks generic or abusive User-Agents: configure one"
-        " that names this tool and a contact)"
+        " (the Wiki blocks generic or abusive User-Agents: set --wiki-user-agent"
+        " to name this tool and a contact)"
     )
 
 
@@ -205,8 +206,8 @@ class WikiClient:
         if is_generic_user_agent(user_agent):
             raise ValueError(
                 f"Wiki User-Agent {user_agent!r} is empty or a generic library agent, "
-                "which the OSRS Wiki blocks: name this tool and a contact, "
-                "e.g. 'osrs-twisted/1.0 (you@example.com)'"
+                "which the OSRS Wiki blocks: set --wiki-user-agent to name this tool "
+                "and a contact, e.g. 'osrs-twisted/1.0 (you@example.com)'"
             )
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
