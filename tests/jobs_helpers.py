@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import attrs
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import TestCase
@@ -196,3 +196,22 @@ class RunsStore:
 
     def last_runs(self) -> Deferred[Mapping[str, JobRun]]:
         return succeed({run.job: run for run in self.runs.values()})
+
+
+@attrs.define
+class StubbornJob:
+    """A job that never ends by itself and, cancelled, carries on for
+    ``holds_on`` seconds of ``clock`` before it gives in; notes when it was
+    cancelled."""
+
+    clock: Clock
+    holds_on: float
+    cancelled_at: list[float] = attrs.field(factory=list)
+
+    async def __call__(self) -> Mapping[str, Any]:
+        try:
+            await Deferred()
+        except CancelledError:
+            self.cancelled_at.append(self.clock.seconds())
+            await deferLater(self.clock, self.holds_on)
+        return {"rows": 0}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from twisted.internet.defer import CancelledError, Deferred
-from twisted.internet.task import Clock, deferLater
+from twisted.internet.task import Clock
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase, TestCase
@@ -13,7 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from osrs_twisted.jobs.scheduler import Job, JobScheduler, SchedulerStopped, UnknownJob
 from osrs_twisted.store.interface import IStore, RunInProgress
 from osrs_twisted.store.records import JobRun
-from tests.jobs_helpers import T0, FakeJob, RunsStore, record_success, scheduler, sqlite_store, wait_for
+from tests.jobs_helpers import T0, FakeJob, RunsStore, StubbornJob, record_success, scheduler, sqlite_store, wait_for
 
 
 class SchedulerTestCase(TestCase):
@@ -287,17 +287,10 @@ class OwnerHooksTests(SynchronousTestCase):
     def test_stop_within_closes_even_when_a_job_holds_on(self) -> None:
         closed: list[float] = []
 
-        async def stubborn() -> Mapping[str, Any]:
-            try:
-                await Deferred()
-            except CancelledError:
-                await deferLater(self.clock, 100)
-            return {}
-
         async def close() -> None:
             closed.append(self.clock.seconds() - T0)
 
-        service = self.service(stubborn, on_stop=[close])
+        service = self.service(StubbornJob(self.clock, 100), on_stop=[close])
         stopping = service.stopWithin(8)
         self.clock.advance(3.9)
         self.assertEqual(self.store.runs[1].state, "running")

@@ -6,7 +6,7 @@ from typing import Any, Mapping, Optional
 
 from treq.testing import StubTreq
 from twisted.application.service import IServiceCollection, IServiceMaker, Service
-from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks
+from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.task import Clock, deferLater
 from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock
 from twisted.logger import formatEvent, globalLogPublisher
@@ -21,7 +21,7 @@ from osrs_twisted.jobs.scheduler import Job, JobScheduler
 from osrs_twisted.options import Options
 from osrs_twisted.service import OsrsService, StartupError, makeService
 from osrs_twisted.stopping import IBoundedStop
-from tests.jobs_helpers import T0, RunsStore
+from tests.jobs_helpers import T0, RunsStore, StubbornJob
 
 
 def build(args: list[str], environ: Optional[Mapping[str, str]] = None) -> tuple[Any, MemoryReactorClock]:
@@ -144,17 +144,7 @@ class StopBudgetTests(StopTestCase):
     within it, and what it holds is closed even when a job will not stop."""
 
     def test_job_ignoring_cancellation_still_lets_the_closers_run(self) -> None:
-        cancelled: list[float] = []
-
-        async def stubborn() -> Mapping[str, Any]:
-            """Cancelled, it carries on for a minute before it gives in."""
-            try:
-                await Deferred()
-            except CancelledError:
-                cancelled.append(self.clock.seconds())
-                await deferLater(self.clock, 60)
-            return {"rows": 0}
-
+        stubborn = StubbornJob(self.clock, 60)
         jobs = JobScheduler(
             RunsStore(), self.clock, [Job("stubborn", 60, stubborn)], owner="t:1:x",  # type: ignore[arg-type]
             on_stop=[self.close("wiki")],
@@ -164,7 +154,7 @@ class StopBudgetTests(StopTestCase):
         root.startService()
         logged = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
         took = self.stop(root)
-        self.assertEqual(len(cancelled), 1, "the scheduler cancels the run within its share")
+        self.assertEqual(len(stubborn.cancelled_at), 1, "the scheduler cancels the run within its share")
         self.assertEqual(self.closed, ["wiki"])
         self.assertLessEqual(took, 30)
         unclean = [formatEvent(e) for e in logged if "did not stop cleanly" in e.get("log_format", "")]
