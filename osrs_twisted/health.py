@@ -1,7 +1,7 @@
 """Health: each component reports its own check; this module combines them.
 
 ``failing`` means nothing this process is configured to serve can work;
-``degraded`` means it serves but something is wrong (see configuration.md).
+``degraded`` means it serves but something is wrong (see docs/configuration.md).
 """
 
 from __future__ import annotations

@@ -1,19 +1,34 @@
-"""``twistd osrs`` options, exactly as ``configuration.md`` tables them.
+"""``twistd osrs`` options, as docs/configuration.md tables them.
 
 Precedence is command line > environment > default. A repeatable flag given
 on the command line replaces its default (and its environment value) rather
 than adding to it. Every invalid combination is a ``UsageError``, which
-twistd reports as one line before exiting non-zero.
+twistd reports as one line before exiting non-zero. Parsed, the options
+become one typed :class:`~osrs_twisted.config.Config` (``options.config``).
 """
 
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 from twisted.internet import endpoints
+from twisted.internet.testing import MemoryReactor
 from twisted.python import usage
+
+from osrs_twisted.config import (
+    Config,
+    HttpConfig,
+    JobsConfig,
+    LimitsConfig,
+    ListenConfig,
+    Mode,
+    ModelsConfig,
+    StoreConfig,
+)
+from osrs_twisted.jobs.sync import DEFAULT_JOB_INTERVALS
 
 DEFAULT_HTTP = "tcp:8080:interface=127.0.0.1"
 DEFAULT_TCP = "tcp:5555:interface=127.0.0.1"
@@ -23,19 +38,71 @@ DEFAULT_WIKI_USER_AGENT = (
     "osrs-twisted/0.1 (OSRS bot-fleet price sync; https://github.com/osrs-twisted/osrs-twisted)"
 )
 
-#: Job name → seconds between runs; ``0`` disables a job.
-DEFAULT_JOB_INTERVALS: Mapping[str, int] = {
-    "sync_mapping": 86400,
-    "sync_latest": 60,
-    "sync_5m": 300,
-    "sync_1h": 3600,
-    "sync_6h": 3600,
-    "sync_24h": 3600,
-    "prune": 86400,
+# The environment: each variable is named once, here; the help's "Env:"
+# notes are made from these tables.
+
+#: Parameters read from one variable each: option → variable.
+_PARAMETER_VARIABLES: Mapping[str, str] = {
+    "models": "OSRS_MODELS",
+    "default-model": "OSRS_DEFAULT_MODEL",
+    "device": "OSRS_DEVICE",
+    "database": "DATABASE_URL",
+    "wiki-url": "OSRS_WIKI_URL",
+    "wiki-user-agent": "OSRS_WIKI_USER_AGENT",
+    "admin-token": "OSRS_ADMIN_TOKEN",
+    "max-line-bytes": "OSRS_MAX_LINE_BYTES",
+    "max-batch": "OSRS_MAX_BATCH",
+    "max-inflight": "OSRS_MAX_INFLIGHT",
+    "max-queued": "OSRS_MAX_QUEUED",
+    "max-body-bytes": "OSRS_MAX_BODY_BYTES",
+    "retention-days": "OSRS_RETENTION_DAYS",
+    "items-file": "OSRS_ITEMS_FILE",
+    "stale-after": "OSRS_STALE_AFTER",
 }
 
-_ROLES = {"http": "http-only", "tcp": "tcp-only"}
-_JOB_MODES = {"off": "no-jobs", "only": "jobs-only"}
+#: Endpoint lists: option → (space-separated descriptions, a port number on loopback).
+_ENDPOINT_VARIABLES: Mapping[str, tuple[str, str]] = {
+    "http": ("OSRS_HTTP", "HTTP_PORT"),
+    "tcp": ("OSRS_TCP", "TCP_PORT"),
+}
+
+#: Switches: variable → each value it takes → the flag that value sets.
+_SWITCH_VARIABLES: Mapping[str, Mapping[str, str]] = {
+    "OSRS_ROLE": {"http": "http-only", "tcp": "tcp-only"},
+    "OSRS_JOBS": {"off": "no-jobs", "only": "jobs-only"},
+}
+
+#: ``off`` drops the demo model; any other value leaves it.
+_DEMO_MODEL_VARIABLE = "OSRS_DEMO_MODEL"
+#: A directory (as ``--models``) or one file (as ``--model``).
+_MODEL_PATH_VARIABLE = "MODEL_PATH"
+#: Comma-separated ``JOB=SECONDS``.
+_JOB_INTERVALS_VARIABLE = "OSRS_JOB_INTERVALS"
+
+
+def _environment_notes() -> Mapping[str, str]:
+    """Option → the "Env: ..." note its help ends with."""
+    notes: defaultdict[str, list[str]] = defaultdict(list)
+    for option, variable in _PARAMETER_VARIABLES.items():
+        notes[option].append(variable)
+    for option, variables in _ENDPOINT_VARIABLES.items():
+        notes[option].append(" or ".join(variables))
+    for variable, flags in _SWITCH_VARIABLES.items():
+        for value, flag in flags.items():
+            notes[flag].append(f"{variable}={value}")
+    notes["no-demo-model"].append(f"{_DEMO_MODEL_VARIABLE}=off")
+    notes["models"].append(f"{_MODEL_PATH_VARIABLE} naming a directory")
+    notes["model"].append(f"{_MODEL_PATH_VARIABLE} naming a file")
+    notes["job-interval"].append(_JOB_INTERVALS_VARIABLE)
+    return {option: "Env: " + ", or ".join(names) for option, names in notes.items()}
+
+
+#: The flags that narrow what the process serves (they exclude each other).
+_MODE_FLAGS: Mapping[str, Mode] = {
+    "jobs-only": Mode.JOBS_ONLY,
+    "http-only": Mode.HTTP_ONLY,
+    "tcp-only": Mode.TCP_ONLY,
+}
 
 
 def _positive_int(name: str) -> Callable[[str], int]:
@@ -59,8 +126,10 @@ def _port_description(port: str, variable: str) -> str:
 
 
 def _check_endpoint(option: str, description: str) -> None:
+    """Parse ``description`` as the listener would, against a reactor that
+    only records: nothing listens yet."""
     try:
-        endpoints._parseServer(description, None)
+        endpoints.serverFromString(MemoryReactor(), description)
     except Exception as e:
         raise usage.UsageError(f"--{option} {description!r} is not a valid endpoint: {e}") from None
 
@@ -95,7 +164,12 @@ class _RecordedParameter(usage.CoerceParameter):
 
 
 class Options(usage.Options):
-    """Options of the ``osrs`` plugin; see ``configuration.md``."""
+    """Options of the ``osrs`` plugin; see docs/configuration.md.
+
+    After parsing, ``config`` holds the typed configuration.
+    """
+
+    config: Config
 
     synopsis = "[osrs options]"
     longdesc = (
@@ -104,48 +178,31 @@ class Options(usage.Options):
     )
 
     optFlags = [
-        ["http-only", None, "Serve HTTP only (no TCP inference). Env: OSRS_ROLE=http"],
-        ["tcp-only", None, "Serve TCP inference only (no HTTP). Env: OSRS_ROLE=tcp"],
-        ["no-jobs", None, "Run no background jobs. Env: OSRS_JOBS=off"],
-        ["jobs-only", None, "A worker: background jobs and /health only. Env: OSRS_JOBS=only"],
-        ["no-demo-model", None, "Drop the built-in untrained `demo` model. Env: OSRS_DEMO_MODEL=off"],
+        ["http-only", None, "Serve HTTP only (no TCP inference)."],
+        ["tcp-only", None, "Serve TCP inference only (no HTTP)."],
+        ["no-jobs", None, "Run no background jobs."],
+        ["jobs-only", None, "A worker: background jobs and /health only."],
+        ["no-demo-model", None, "Drop the built-in untrained `demo` model."],
     ]
 
     optParameters: list[list[Any]] = [
-        ["models", None, "./models", "Directory of *.zip models, named by file stem. Env: OSRS_MODELS, or MODEL_PATH naming a directory"],
-        ["default-model", None, None, "Model for requests without `model`. Env: OSRS_DEFAULT_MODEL"],
-        ["device", None, "cpu", "Torch device for the models (cpu, cuda, cuda:1). Env: OSRS_DEVICE"],
-        ["database", None, DEFAULT_DATABASE, "sqlite:///path or postgresql://user@host:port/db. Env: DATABASE_URL"],
-        ["wiki-url", None, DEFAULT_WIKI_URL, "OSRS Wiki prices API base. Env: OSRS_WIKI_URL"],
-        ["wiki-user-agent", None, DEFAULT_WIKI_USER_AGENT, "User-Agent sent to the Wiki. Env: OSRS_WIKI_USER_AGENT"],
-        ["admin-token", None, None, "Bearer token for admin endpoints. Env: OSRS_ADMIN_TOKEN"],
-        ["max-line-bytes", None, 1048576, "Longest TCP request line. Env: OSRS_MAX_LINE_BYTES", _positive_int("max-line-bytes")],
-        ["max-batch", None, 256, "Most rows in one model call. Env: OSRS_MAX_BATCH", _positive_int("max-batch")],
-        ["max-inflight", None, 64, "Requests in flight per connection. Env: OSRS_MAX_INFLIGHT", _positive_int("max-inflight")],
-        ["max-queued", None, 8192, "Requests waiting for the model, all connections. Env: OSRS_MAX_QUEUED", _positive_int("max-queued")],
-        ["max-body-bytes", None, 1048576, "Largest HTTP request body. Env: OSRS_MAX_BODY_BYTES", _positive_int("max-body-bytes")],
-        ["retention-days", None, 30, "Prune price buckets and heartbeats older than this. Env: OSRS_RETENTION_DAYS", _positive_int("retention-days")],
-        ["items-file", None, None, "Offline item list in /mapping shape. Env: OSRS_ITEMS_FILE"],
-        ["stale-after", None, 1800, "A price older than this many seconds is stale. Env: OSRS_STALE_AFTER", _positive_int("stale-after")],
+        ["models", None, "./models", "Directory of *.zip models, named by file stem."],
+        ["default-model", None, None, "Model for requests without `model`."],
+        ["device", None, "cpu", "Torch device for the models (cpu, cuda, cuda:1)."],
+        ["database", None, DEFAULT_DATABASE, "sqlite:///path or postgresql://user@host:port/db."],
+        ["wiki-url", None, DEFAULT_WIKI_URL, "OSRS Wiki prices API base."],
+        ["wiki-user-agent", None, DEFAULT_WIKI_USER_AGENT, "User-Agent sent to the Wiki."],
+        ["admin-token", None, None, "Bearer token for admin endpoints."],
+        ["max-line-bytes", None, 1048576, "Longest TCP request line.", _positive_int("max-line-bytes")],
+        ["max-batch", None, 256, "Most rows in one model call.", _positive_int("max-batch")],
+        ["max-inflight", None, 64, "Requests in flight per connection.", _positive_int("max-inflight")],
+        ["max-queued", None, 8192, "Requests waiting for the model, all connections.", _positive_int("max-queued")],
+        ["max-body-bytes", None, 1048576, "Largest HTTP request body.", _positive_int("max-body-bytes")],
+        ["retention-days", None, 30, "Prune price buckets and heartbeats older than this.",
+         _positive_int("retention-days")],
+        ["items-file", None, None, "Offline item list in /mapping shape."],
+        ["stale-after", None, 1800, "A price older than this many seconds is stale.", _positive_int("stale-after")],
     ]
-
-    _env_parameters: Mapping[str, str] = {
-        "models": "OSRS_MODELS",
-        "default-model": "OSRS_DEFAULT_MODEL",
-        "device": "OSRS_DEVICE",
-        "database": "DATABASE_URL",
-        "wiki-url": "OSRS_WIKI_URL",
-        "wiki-user-agent": "OSRS_WIKI_USER_AGENT",
-        "admin-token": "OSRS_ADMIN_TOKEN",
-        "max-line-bytes": "OSRS_MAX_LINE_BYTES",
-        "max-batch": "OSRS_MAX_BATCH",
-        "max-inflight": "OSRS_MAX_INFLIGHT",
-        "max-queued": "OSRS_MAX_QUEUED",
-        "max-body-bytes": "OSRS_MAX_BODY_BYTES",
-        "retention-days": "OSRS_RETENTION_DAYS",
-        "items-file": "OSRS_ITEMS_FILE",
-        "stale-after": "OSRS_STALE_AFTER",
-    }
 
     def __init__(self, environ: Optional[Mapping[str, str]] = None) -> None:
         super().__init__()
@@ -157,25 +214,27 @@ class Options(usage.Options):
         self._given: set[str] = set()
         self._given_parameters: set[str] = set()
         self._given_jobs: set[str] = set()
-        for name in self._env_parameters:
+        for name in _PARAMETER_VARIABLES:
             handler = self._dispatch[name]
             coerce = handler.coerce if isinstance(handler, usage.CoerceParameter) else str
             self._dispatch[name] = _RecordedParameter(self, coerce, self._given_parameters)
+        for option, note in _environment_notes().items():
+            self.docs[option] = f"{self.docs[option]} {note}"
 
     def opt_http(self, description: str) -> None:
-        """HTTP endpoint (strports); repeat for several; replaces the default. Env: OSRS_HTTP or HTTP_PORT"""
+        """HTTP endpoint (strports); repeat for several; replaces the default."""
         self._append("http", description)
 
     def opt_tcp(self, description: str) -> None:
-        """Inference endpoint (strports); repeat for several; replaces the default. Env: OSRS_TCP or TCP_PORT"""
+        """Inference endpoint (strports); repeat for several; replaces the default."""
         self._append("tcp", description)
 
     def opt_model(self, path: str) -> None:
-        """One model file; repeatable. Env: MODEL_PATH naming a file"""
+        """One model file; repeatable."""
         self._append("model", path)
 
     def opt_job_interval(self, text: str) -> None:
-        """JOB=SECONDS: one job's interval, 0 disables it; repeatable. Env: OSRS_JOB_INTERVALS"""
+        """JOB=SECONDS: one job's interval, 0 disables it; repeatable."""
         job, seconds = parse_job_interval(text)
         self._given_jobs.add(job)
         self["job-interval"][job] = seconds
@@ -198,11 +257,50 @@ class Options(usage.Options):
         items_file = self["items-file"]
         if items_file is not None and not Path(items_file).is_file():
             raise usage.UsageError(f"--items-file {items_file}: no such file")
+        self.config = self._config()
+
+    def _mode(self) -> Mode:
+        for flag, mode in _MODE_FLAGS.items():
+            if self[flag]:
+                return mode
+        return Mode.FULL
+
+    def _config(self) -> Config:
+        """The parsed options as typed sections."""
+        mode = self._mode()
+        return Config(
+            mode=mode,
+            listen=ListenConfig(http=tuple(self["http"]), tcp=tuple(self["tcp"])),
+            models=ModelsConfig(
+                directory=Path(self["models"]) if self["models"] else None,
+                files=tuple(Path(path) for path in self["model"]),
+                default=self["default-model"],
+                demo=not self["no-demo-model"],
+                device=self["device"],
+            ),
+            store=StoreConfig(database=self["database"]),
+            jobs=JobsConfig(
+                enabled=mode is Mode.JOBS_ONLY or not self["no-jobs"],
+                intervals=self["job-interval"],
+                wiki_url=self["wiki-url"],
+                wiki_user_agent=self["wiki-user-agent"],
+                retention_days=self["retention-days"],
+                items_file=Path(self["items-file"]) if self["items-file"] else None,
+            ),
+            http=HttpConfig(admin_token=self["admin-token"], stale_after=self["stale-after"]),
+            limits=LimitsConfig(
+                max_line_bytes=self["max-line-bytes"],
+                max_batch=self["max-batch"],
+                max_inflight=self["max-inflight"],
+                max_queued=self["max-queued"],
+                max_body_bytes=self["max-body-bytes"],
+            ),
+        )
 
     def _apply_environment(self) -> None:
         """Fill what the command line left unset from the environment."""
         env = self.environ
-        for name, variable in self._env_parameters.items():
+        for name, variable in _PARAMETER_VARIABLES.items():
             if name in self._given_parameters or variable not in env:
                 continue
             coerce = self._dispatch[name].coerce
@@ -210,10 +308,7 @@ class Options(usage.Options):
                 self[name] = coerce(env[variable])
             except ValueError as e:
                 raise usage.UsageError(f"{variable}={env[variable]!r}: {e}") from None
-        for option, listVariable, portVariable in (
-            ("http", "OSRS_HTTP", "HTTP_PORT"),
-            ("tcp", "OSRS_TCP", "TCP_PORT"),
-        ):
+        for option, (listVariable, portVariable) in _ENDPOINT_VARIABLES.items():
             if option in self._given:
                 continue
             if env.get(listVariable, "").split():
@@ -221,21 +316,21 @@ class Options(usage.Options):
             elif portVariable in env:
                 self[option] = [_port_description(env[portVariable], portVariable)]
         self._apply_model_path(env)
-        for text in filter(str.strip, env.get("OSRS_JOB_INTERVALS", "").split(",")):
+        for text in filter(str.strip, env.get(_JOB_INTERVALS_VARIABLE, "").split(",")):
             job, seconds = parse_job_interval(text)
             if job not in self._given_jobs:
                 self["job-interval"][job] = seconds
-        self._apply_switch(env, "OSRS_ROLE", _ROLES)
-        self._apply_switch(env, "OSRS_JOBS", _JOB_MODES)
-        if env.get("OSRS_DEMO_MODEL", "").lower() == "off":
+        for variable, flags in _SWITCH_VARIABLES.items():
+            self._apply_switch(env, variable, flags)
+        if env.get(_DEMO_MODEL_VARIABLE, "").lower() == "off":
             self["no-demo-model"] = 1
 
     def _apply_model_path(self, env: Mapping[str, str]) -> None:
-        path = env.get("MODEL_PATH")
+        path = env.get(_MODEL_PATH_VARIABLE)
         if not path:
             return
         if Path(path).is_dir():
-            if "models" not in self._given_parameters and "OSRS_MODELS" not in env:
+            if "models" not in self._given_parameters and _PARAMETER_VARIABLES["models"] not in env:
                 self["models"] = path
         elif "model" not in self._given:
             self["model"] = [path]

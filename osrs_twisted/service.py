@@ -1,4 +1,4 @@
-"""Assembly: ``makeService(options, reactor=...)`` builds the whole process.
+"""Assembly: ``makeService(config, reactor=...)`` builds the whole process.
 
 Children, started in this order and stopped in the reverse one, each waiting
 for the one before: ``store``, ``models``, ``tcp``, ``http``, ``jobs``. The
@@ -8,7 +8,6 @@ reactor and every collaborator are passed in; nothing here is global.
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 from typing import Any, Optional
 
 import attrs
@@ -20,6 +19,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from osrs_twisted.config import Config, LimitsConfig, ModelsConfig
 from osrs_twisted.gate import GatedFactory, StartGate
 from osrs_twisted.health import Check, CheckFunction, HealthRegistry
 from osrs_twisted.http.api import HealthApi, HttpApi, HttpSettings
@@ -30,6 +30,8 @@ from osrs_twisted.jobs.build import build_scheduler
 from osrs_twisted.jobs.scheduler import JobScheduler
 from osrs_twisted.market.catalog import Catalog
 from osrs_twisted.policy import ModelLoadError, ModelRegistry, load_registry
+from osrs_twisted.policy.registry import UnknownDefaultModel
+from osrs_twisted.stopping import IBoundedStop
 from osrs_twisted.store.factory import open_store
 from osrs_twisted.store.interface import IStore
 from osrs_twisted.store.service import StoreService
@@ -46,35 +48,23 @@ class StartupError(SystemExit):
         super().__init__(f"osrs: {message}")
 
 
-@attrs.frozen
-class Roles:
-    """Which sides this process serves, from ``--http-only``/``--tcp-only``/``--jobs-only``/``--no-jobs``."""
-
-    http: bool
-    tcp: bool
-    jobs: bool
-    api: bool
-
-    @classmethod
-    def from_options(cls, options: Any) -> "Roles":
-        if options["jobs-only"]:
-            return cls(http=True, tcp=False, jobs=True, api=False)
-        return cls(
-            http=not options["tcp-only"],
-            tcp=not options["http-only"],
-            jobs=not options["no-jobs"],
-            api=not options["tcp-only"],
-        )
-
-
 class OsrsService(MultiService):
-    """Stops its children one at a time, last started first, each within a
-    bound, so listeners close before the work they feed is torn down."""
+    """Stops its children one at a time, last started first, so listeners
+    close before the work they feed is torn down, all within one budget.
 
-    def __init__(self, reactor: IReactorTime, stop_timeout: float = 15.0) -> None:
+    Each child gets what is left of ``stop_budget`` less ``reserve_each``
+    seconds kept for every child still to stop (but never less than an even
+    split of what is left): a slow child leaves less for the next, and the
+    last ones still get a moment to close. A child that provides
+    :class:`IBoundedStop` is told its share and trusted to keep it; any
+    other is given its share as a timeout.
+    """
+
+    def __init__(self, reactor: IReactorTime, stop_budget: float = 30.0, reserve_each: float = 1.0) -> None:
         super().__init__()
         self.reactor = reactor
-        self.stop_timeout = stop_timeout
+        self.stop_budget = stop_budget
+        self.reserve_each = reserve_each
         self._bound = False
 
     def privilegedStartService(self) -> None:
@@ -94,11 +84,23 @@ class OsrsService(MultiService):
     def stopService(self) -> "Deferred[None]":
         return Deferred.fromCoroutine(self._stop())
 
+    def _share(self, deadline: float, still_to_stop: int) -> float:
+        """The seconds the next child may take, with ``still_to_stop`` after it."""
+        left = max(0.0, deadline - self.reactor.seconds())
+        return max(left - still_to_stop * self.reserve_each, left / (still_to_stop + 1))
+
     async def _stop(self) -> None:
         self.running = 0
-        for child in reversed(list(self)):
-            stopped = maybeDeferred(child.stopService)
-            stopped.addTimeout(self.stop_timeout, self.reactor)
+        deadline = self.reactor.seconds() + self.stop_budget
+        children = list(reversed(list(self)))
+        for index, child in enumerate(children):
+            seconds = self._share(deadline, len(children) - index - 1)
+            bounded = IBoundedStop(child, None)
+            if bounded is not None:
+                stopped = bounded.stopWithin(seconds)
+            else:
+                stopped = maybeDeferred(child.stopService)
+                stopped.addTimeout(seconds, self.reactor)
             try:
                 await stopped
             except Exception as e:
@@ -136,15 +138,17 @@ class HttpReadiness(Service):
         self.reactor.stop()
 
 
-def _load_models(options: Any) -> ModelRegistry:
+def _load_models(config: ModelsConfig) -> ModelRegistry:
     try:
         registry = load_registry(
-            Path(options["models"]) if options["models"] else None,
-            [Path(p) for p in options["model"]],
-            demo=not options["no-demo-model"],
-            default_model=options["default-model"],
-            device=options["device"],
+            config.directory,
+            config.files,
+            demo=config.demo,
+            default_model=config.default,
+            device=config.device,
         )
+    except UnknownDefaultModel as e:
+        raise StartupError(f"--default-model: {e}") from None
     except (ModelLoadError, ValueError) as e:
         raise StartupError(str(e)) from None
     for warning in registry.warnings:
@@ -171,43 +175,57 @@ def _store_check(store: IStore) -> Check:
     return Check("ok" if state.reachable else "failing", state.detail, figures)
 
 
-def _add_store(root: OsrsService, options: Any, roles: Roles, reactor: Any, health: HealthRegistry) -> StoreService:
+def _add_store(root: OsrsService, config: Config, reactor: Any, health: HealthRegistry) -> StoreService:
     try:
-        store = open_store(options["database"], reactor)
+        store = open_store(config.store.database, reactor)
     except ValueError as e:
         raise StartupError(str(e)) from None
     store_service = StoreService(store, reactor)
     store_service.setName("store")
     store_service.setServiceParent(root)
     store_check = partial(_store_check, store)
-    health.register("store", _softened(store_check) if roles.tcp else store_check)
+    health.register("store", _softened(store_check) if config.mode.serves_tcp else store_check)
     return store_service
 
 
 def _add_tcp(
-    root: OsrsService, options: Any, roles: Roles, reactor: Any, health: HealthRegistry, registry: ModelRegistry
+    root: OsrsService,
+    endpoints: tuple[str, ...],
+    limits: LimitsConfig,
+    soften: bool,
+    reactor: Any,
+    health: HealthRegistry,
+    registry: ModelRegistry,
 ) -> None:
     pool = ModelPoolService(registry, reactor)
     pool.setName("models")
     pool.setServiceParent(root)
     inference = InferenceService(
         pool,
-        options["tcp"],
+        endpoints,
         reactor,
-        max_line_bytes=options["max-line-bytes"],
-        max_inflight=options["max-inflight"],
-        max_batch=options["max-batch"],
-        max_queued=options["max-queued"],
+        max_line_bytes=limits.max_line_bytes,
+        max_inflight=limits.max_inflight,
+        max_batch=limits.max_batch,
+        max_queued=limits.max_queued,
     )
     inference.setName("tcp")
     inference.setServiceParent(root)
-    health.register("models", _softened(inference.check) if roles.api else inference.check)
+    health.register("models", _softened(inference.check) if soften else inference.check)
+
+
+def _add_jobs(config: Config, reactor: Any, health: HealthRegistry, store_service: StoreService) -> JobScheduler:
+    try:
+        jobs = build_scheduler(config.jobs, store_service.store, reactor, ready=store_service.whenStarted)
+    except ValueError as e:
+        raise StartupError(str(e)) from None
+    health.register("jobs", jobs.check)
+    return jobs
 
 
 def _add_http(
     root: OsrsService,
-    options: Any,
-    roles: Roles,
+    config: Config,
     reactor: Any,
     health: HealthRegistry,
     store_service: Optional[StoreService],
@@ -215,29 +233,30 @@ def _add_http(
     jobs: Optional[JobScheduler],
 ) -> None:
     settings = HttpSettings(
-        stale_after=options["stale-after"],
-        admin_token=options["admin-token"],
-        max_body_bytes=options["max-body-bytes"],
+        stale_after=config.http.stale_after,
+        admin_token=config.http.admin_token,
+        max_body_bytes=config.limits.max_body_bytes,
     )
+    serves_api = config.mode.serves_api
     store = store_service.store if store_service is not None else None
     http = MultiService()
     http.setName("http")
     catalog = None
-    if roles.api and store_service is not None:
+    if serves_api and store_service is not None:
         catalog = Catalog(store_service.store, reactor, ready=store_service.whenStarted)
         catalog.setServiceParent(http)
     gate = StartGate()
     HttpReadiness(reactor, gate, store_service, catalog).setServiceParent(http)
     api = HttpApi(health, reactor, settings, store=store, models=registry, catalog=catalog, jobs=jobs)
-    resource = (api if roles.api else HealthApi(health)).resource()
+    resource = (api if serves_api else HealthApi(health)).resource()
     site = GatedFactory(ApiSite(resource, settings.max_body_bytes), gate)
-    for description in options["http"]:
+    for description in config.listen.http:
         strports.service(description, site, reactor=reactor).setServiceParent(http)
     http.setServiceParent(root)
 
 
-def makeService(options: Any, reactor: Any = None) -> OsrsService:
-    """Build the ``osrs`` service tree from parsed :class:`Options`.
+def makeService(config: Config, reactor: Any = None) -> OsrsService:
+    """Build the ``osrs`` service tree from its configuration.
 
     ``reactor`` defaults to the global one only here, at the edge; everything
     below receives it. It must provide time, threads and the listeners the
@@ -245,24 +264,20 @@ def makeService(options: Any, reactor: Any = None) -> OsrsService:
     """
     if reactor is None:
         from twisted.internet import reactor
-    roles = Roles.from_options(options)
-    root = OsrsService(reactor)
+    mode = config.mode
+    root = OsrsService(reactor, stop_budget=config.stop_budget)
     health = HealthRegistry()
-    store_service = _add_store(root, options, roles, reactor, health) if roles.api or roles.jobs else None
-    registry = _load_models(options) if roles.tcp or roles.api else None
-    if roles.tcp:
+    store_service = _add_store(root, config, reactor, health) if config.needs_store else None
+    registry = _load_models(config.models) if config.needs_models else None
+    if mode.serves_tcp:
         assert registry is not None
-        _add_tcp(root, options, roles, reactor, health, registry)
+        _add_tcp(root, config.listen.tcp, config.limits, mode.serves_api, reactor, health, registry)
     jobs: Optional[JobScheduler] = None
-    if roles.jobs:
+    if config.jobs.enabled:
         assert store_service is not None
-        try:
-            jobs = build_scheduler(options, store_service.store, reactor, ready=store_service.whenStarted)
-        except ValueError as e:
-            raise StartupError(str(e)) from None
-        health.register("jobs", jobs.check)
-    if roles.http:
-        _add_http(root, options, roles, reactor, health, store_service, registry, jobs)
+        jobs = _add_jobs(config, reactor, health, store_service)
+    if mode.listens_http:
+        _add_http(root, config, reactor, health, store_service, registry, jobs)
     if jobs is not None:
         jobs.setServiceParent(root)
     return root

@@ -4,7 +4,14 @@ A configuration that cannot start raises :class:`~osrs_twisted.service.StartupEr
 which ends twistd or twist with one line and exit status 1.
 """
 
+from typing import Any
+
+from osrs_twisted import service
 from osrs_twisted.options import Options
-from osrs_twisted.service import makeService
 
 __all__ = ["Options", "makeService"]
+
+
+def makeService(options: Options, reactor: Any = None) -> service.OsrsService:
+    """twistd's entry point: the service for parsed ``options``."""
+    return service.makeService(options.config, reactor)

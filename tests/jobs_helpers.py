@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import attrs
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.task import Clock, deferLater
 from twisted.trial.unittest import TestCase
@@ -23,6 +23,7 @@ from osrs_twisted.store.interface import IStore
 from osrs_twisted.store.postgres import PostgresRunner
 from osrs_twisted.store.sqlite import SQLiteRunner
 from osrs_twisted.store.store import Store
+from osrs_twisted.records import JobRun
 from osrs_twisted.wikifake import Captures, WikiFake
 from tests import pgserver
 from tests.fixtures import fixture_path
@@ -162,3 +163,56 @@ async def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> None:
             raise AssertionError(f"condition not met within {seconds}s")
         await deferLater(reactor, 0.005)
         waited += 0.005
+
+
+@attrs.define
+class RunsStore:
+    """Only the run methods the scheduler calls, kept in memory and answered
+    at once: scheduler tests on a ``Clock`` alone, with no reactor to poll."""
+
+    runs: dict[int, JobRun] = attrs.field(factory=dict)
+
+    def _add(self, run: JobRun) -> Deferred[JobRun]:
+        self.runs[run.id] = run
+        return succeed(run)
+
+    def last_success(self, job: str) -> Deferred[Optional[JobRun]]:
+        done = [run for run in self.runs.values() if run.job == job and run.state == "succeeded"]
+        return succeed(done[-1] if done else None)
+
+    def claim_scheduled_run(self, job: str, slot: int, owner: str, now: int, lease: int) -> Deferred[JobRun]:
+        run = JobRun(len(self.runs) + 1, job, "schedule", slot, "running", 1, now, now, owner=owner)
+        return self._add(run)
+
+    def finish_run(
+        self, run_id: int, state: str, now: int, duration_ms: int, error: Optional[str], result: Any
+    ) -> Deferred[JobRun]:
+        finished = attrs.evolve(
+            self.runs[run_id], state=state, finished_at=now, duration_ms=duration_ms, error=error, result=result
+        )
+        return self._add(finished)
+
+    def list_runs(self, job: Optional[str], state: Optional[str], limit: int) -> Deferred[list[JobRun]]:
+        return succeed([run for run in self.runs.values() if state is None or run.state == state][:limit])
+
+    def last_runs(self) -> Deferred[Mapping[str, JobRun]]:
+        return succeed({run.job: run for run in self.runs.values()})
+
+
+@attrs.define
+class StubbornJob:
+    """A job that never ends by itself and, cancelled, carries on for
+    ``holds_on`` seconds of ``clock`` before it gives in; notes when it was
+    cancelled."""
+
+    clock: Clock
+    holds_on: float
+    cancelled_at: list[float] = attrs.field(factory=list)
+
+    async def __call__(self) -> Mapping[str, Any]:
+        try:
+            await Deferred()
+        except CancelledError:
+            self.cancelled_at.append(self.clock.seconds())
+            await deferLater(self.clock, self.holds_on)
+        return {"rows": 0}

@@ -25,7 +25,7 @@ class InstancesTests(TestCase):
         functions = [FakeJob() for _ in stores]
         services: list[JobScheduler] = [
             scheduler(self, store, clock, [Job("sync_latest", INTERVAL, function)], owner=f"host:{i}:x")
-            for i, (store, function) in enumerate(zip(stores, functions))
+            for i, (store, function) in enumerate(zip(stores, functions, strict=True))
         ]
         # Started out of phase with each other: the first ones at the same
         # instant (racing for the catch-up slot), the last one 30 s later.

@@ -6,12 +6,15 @@ from typing import Any, Mapping
 
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.task import Clock
-from twisted.trial.unittest import TestCase
+from twisted.internet.testing import EventLoggingObserver
+from twisted.logger import LogLevel, globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from osrs_twisted.jobs.scheduler import Job, JobScheduler, SchedulerStopped, UnknownJob
 from osrs_twisted.records import JobRun
 from osrs_twisted.store.interface import IStore, RunInProgress
-from tests.jobs_helpers import T0, FakeJob, record_success, scheduler, sqlite_store, wait_for
+from osrs_twisted.records import JobRun
+from tests.jobs_helpers import T0, FakeJob, RunsStore, StubbornJob, record_success, scheduler, sqlite_store, wait_for
 
 
 class SchedulerTestCase(TestCase):
@@ -241,3 +244,59 @@ class ManualTests(SchedulerTestCase):
         service = await self.started(Job("a", 0, FakeJob()))
         await service.stopService()
         self.assertRaises(SchedulerStopped, service.trigger, "a")
+
+
+class _Outage(Exception):
+    """A failure from outside the process, as a job's owner declares it."""
+
+
+class OwnerHooksTests(SynchronousTestCase):
+    """What the jobs' owner injects: its expected failures, its health problems,
+    and a stop within a given time that always closes what the jobs hold."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.clock.advance(T0)
+        self.store = RunsStore()
+
+    def service(self, run: Any, **kwargs: Any) -> JobScheduler:
+        service = JobScheduler(self.store, self.clock, [Job("a", 60, run)], owner="t:1:x", **kwargs)  # type: ignore[arg-type]
+        service.startService()
+        return service
+
+    def test_expected_failure_is_one_line(self) -> None:
+        logged = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        service = self.service(FakeJob([_Outage("down")]), expected_failures=(_Outage,))
+        [error] = [e for e in logged if e["log_level"] == LogLevel.error]
+        self.assertNotIn("log_failure", error)
+        self.assertEqual(self.flushLoggedErrors(), [])
+        self.assertIn("a failed: _Outage: down", service.check().detail)
+
+    def test_other_failure_keeps_its_traceback(self) -> None:
+        self.service(FakeJob([_Outage("down")]))
+        self.assertEqual(len(self.flushLoggedErrors(_Outage)), 1)
+
+    def test_reported_problems_degrade_the_check(self) -> None:
+        problem: list[str] = []
+        service = self.service(FakeJob())
+        service.add_problem(lambda: problem[0] if problem else None)
+        self.assertEqual(service.check().status, "ok")
+        problem.append("the Wiki cannot be reached: refused")
+        check = service.check()
+        self.assertEqual((check.status, check.detail), ("degraded", "the Wiki cannot be reached: refused"))
+
+    def test_stop_within_closes_even_when_a_job_holds_on(self) -> None:
+        closed: list[float] = []
+
+        async def close() -> None:
+            closed.append(self.clock.seconds() - T0)
+
+        service = self.service(StubbornJob(self.clock, 100), on_stop=[close])
+        stopping = service.stopWithin(8)
+        self.clock.advance(3.9)
+        self.assertEqual(self.store.runs[1].state, "running")
+        self.clock.advance(4.1)
+        self.successResultOf(stopping)
+        self.assertEqual(closed, [8])
+        self.clock.advance(100)
+        self.assertEqual(self.store.runs[1].state, "succeeded", "the late end is still recorded")

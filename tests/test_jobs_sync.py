@@ -12,9 +12,8 @@ from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 
 from osrs_twisted.jobs.scheduler import JobScheduler
-from osrs_twisted.jobs.sync import JOB_NAMES, SyncJobs
+from osrs_twisted.jobs.sync import DEFAULT_JOB_INTERVALS, JOB_NAMES, SyncJobs
 from osrs_twisted.jobs.wiki import WikiClient, WikiPayloadError, WikiUnavailable
-from osrs_twisted.options import DEFAULT_JOB_INTERVALS
 from osrs_twisted.records import Heartbeat, JobRun
 from osrs_twisted.store.interface import IStore
 from osrs_twisted.wikifake import Fault
@@ -67,7 +66,11 @@ class SyncTestsMixin:
 
     def scheduler(self, intervals: dict[str, int]) -> JobScheduler:
         assert isinstance(self, TestCase)
-        return scheduler(self, self.store, self.clock, self.sync.jobs(intervals), wiki_problem=self.sync.wiki_problem)
+        service = scheduler(
+            self, self.store, self.clock, self.sync.jobs(intervals), expected_failures=self.sync.expected_failures
+        )
+        self.sync.register(service)
+        return service
 
     async def manual(self, service: JobScheduler, job: str) -> JobRun:
         """Run ``job`` once by hand and return its finished run."""

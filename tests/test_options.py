@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import operator
 from pathlib import Path
 from typing import Mapping, Optional
 
+import attrs
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
+from osrs_twisted.config import (
+    DEFAULT_STOP_BUDGET,
+    HttpConfig,
+    JobsConfig,
+    LimitsConfig,
+    ListenConfig,
+    Mode,
+    ModelsConfig,
+    StoreConfig,
+)
+from osrs_twisted.jobs.sync import DEFAULT_JOB_INTERVALS
 from osrs_twisted.options import (
     DEFAULT_DATABASE,
-    DEFAULT_JOB_INTERVALS,
     DEFAULT_WIKI_URL,
     DEFAULT_WIKI_USER_AGENT,
     Options,
@@ -190,3 +202,86 @@ class ErrorTests(SynchronousTestCase):
 
     def test_unknown_option(self) -> None:
         self.assertUsageError(["--frobnicate"], None, "frobnicate")
+
+
+class ConfigTests(SynchronousTestCase):
+    """``postOptions`` leaves the typed configuration in ``options.config``."""
+
+    def test_defaults(self) -> None:
+        config = parse([]).config
+        self.assertEqual(config.mode, Mode.FULL)
+        self.assertEqual(config.listen, ListenConfig(http=("tcp:8080:interface=127.0.0.1",),
+                                                     tcp=("tcp:5555:interface=127.0.0.1",)))
+        self.assertEqual(config.models, ModelsConfig(directory=Path("./models"), files=(), default=None,
+                                                     demo=True, device="cpu"))
+        self.assertEqual(config.store, StoreConfig(database=DEFAULT_DATABASE))
+        self.assertEqual(config.jobs, JobsConfig(enabled=True, intervals=DEFAULT_JOB_INTERVALS,
+                                                 wiki_url=DEFAULT_WIKI_URL, wiki_user_agent=DEFAULT_WIKI_USER_AGENT,
+                                                 retention_days=30, items_file=None))
+        self.assertEqual(config.http, HttpConfig(admin_token=None, stale_after=1800))
+        self.assertEqual(config.limits, LimitsConfig(max_line_bytes=1048576, max_batch=256, max_inflight=64,
+                                                     max_queued=8192, max_body_bytes=1048576))
+        self.assertEqual(config.stop_budget, DEFAULT_STOP_BUDGET)
+
+    def test_command_line_and_environment(self) -> None:
+        model = self.mktemp()
+        Path(model).write_bytes(b"x")
+        config = parse(
+            ["--http-only", "--max-batch", "8", "--model", model, "--job-interval", "prune=0"],
+            {"OSRS_JOBS": "off", "DATABASE_URL": "postgresql://x/y", "OSRS_DEFAULT_MODEL": "m",
+             "OSRS_TCP": "tcp:3", "OSRS_JOB_INTERVALS": "sync_latest=15", "OSRS_ADMIN_TOKEN": "t"},
+        ).config
+        self.assertEqual((config.mode, config.jobs.enabled), (Mode.HTTP_ONLY, False))
+        self.assertEqual(config.limits.max_batch, 8)
+        self.assertEqual(config.store.database, "postgresql://x/y")
+        self.assertEqual((config.models.files, config.models.default), ((Path(model),), "m"))
+        self.assertEqual(config.listen.tcp, ("tcp:3",))
+        self.assertEqual(config.jobs.intervals, {**DEFAULT_JOB_INTERVALS, "sync_latest": 15, "prune": 0})
+        self.assertEqual(config.http.admin_token, "t")
+
+    def test_modes(self) -> None:
+        cases = {
+            (): (Mode.FULL, True),
+            ("--tcp-only",): (Mode.TCP_ONLY, True),
+            ("--tcp-only", "--no-jobs"): (Mode.TCP_ONLY, False),
+            ("--jobs-only",): (Mode.JOBS_ONLY, True),
+        }
+        for args, expected in cases.items():
+            config = parse(list(args)).config
+            self.assertEqual((config.mode, config.jobs.enabled), expected, args)
+        self.assertEqual(
+            [(mode.serves_tcp, mode.serves_api, mode.listens_http) for mode in Mode],
+            [(True, True, True), (False, True, True), (True, False, False), (False, False, True)],
+        )
+
+    def test_frozen(self) -> None:
+        config = parse([]).config
+        self.assertRaises(attrs.exceptions.FrozenInstanceError, setattr, config.limits, "max_batch", 1)
+        self.assertRaises(TypeError, operator.setitem, config.jobs.intervals, "prune", 1)
+
+    def test_endpoint_checked_without_listening(self) -> None:
+        options = parse(["--tcp", "tcp:5555:interface=127.0.0.1", "--http", "unix:" + self.mktemp()])
+        self.assertEqual(options.config.listen.tcp, ("tcp:5555:interface=127.0.0.1",))
+
+
+class HelpTests(SynchronousTestCase):
+    """``twistd osrs --help`` names every option's environment variable."""
+
+    VARIABLES = [
+        "OSRS_HTTP", "HTTP_PORT", "OSRS_TCP", "TCP_PORT", "OSRS_ROLE=http", "OSRS_ROLE=tcp", "OSRS_JOBS=off",
+        "OSRS_JOBS=only", "OSRS_MODELS", "MODEL_PATH", "OSRS_DEFAULT_MODEL", "OSRS_DEMO_MODEL=off", "OSRS_DEVICE",
+        "DATABASE_URL", "OSRS_WIKI_URL", "OSRS_WIKI_USER_AGENT", "OSRS_ADMIN_TOKEN", "OSRS_MAX_LINE_BYTES",
+        "OSRS_MAX_BATCH", "OSRS_MAX_INFLIGHT", "OSRS_MAX_QUEUED", "OSRS_MAX_BODY_BYTES", "OSRS_JOB_INTERVALS",
+        "OSRS_RETENTION_DAYS", "OSRS_ITEMS_FILE", "OSRS_STALE_AFTER",
+    ]
+
+    def test_every_option_names_its_variable(self) -> None:
+        options = Options(environ={})
+        for option, doc in options.docs.items():
+            if option not in ("help", "version"):
+                self.assertIn("Env: ", doc, option)
+        usage_text = " ".join(options.getUsage().split())
+        for variable in self.VARIABLES:
+            self.assertIn(variable, usage_text)
+        self.assertIn("--models= Directory of *.zip models, named by file stem. Env: OSRS_MODELS, or MODEL_PATH "
+                      "naming a directory", usage_text)

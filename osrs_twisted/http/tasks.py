@@ -70,7 +70,7 @@ def _state(request: IRequest) -> Optional[RunState]:
 
 class TaskRoutes(ApiState):
     """The ``/tasks`` routes, over ``self.jobs`` (None with ``--no-jobs``);
-    the runs the scheduler records are read from the API's store."""
+    the runs it records are read through it."""
 
     jobs: Optional[JobScheduler]
 
@@ -82,7 +82,7 @@ class TaskRoutes(ApiState):
     @route("/tasks", methods=["GET"])
     async def tasks_list(self, request: IRequest) -> bytes:
         scheduler = self.require_jobs()
-        last = await self.require_store().last_runs()
+        last = await scheduler.last_runs()
         jobs = [
             {
                 "name": job.name,
@@ -97,16 +97,15 @@ class TaskRoutes(ApiState):
 
     @route("/tasks/runs", methods=["GET"])
     async def tasks_runs(self, request: IRequest) -> bytes:
-        self.require_jobs()
+        scheduler = self.require_jobs()
         state = _state(request)
         limit = query_limit(request, DEFAULT_RUNS_LIMIT, self.settings.max_limit)
-        runs = await self.require_store().list_runs(query_str(request, "job"), state, limit)
+        runs = await scheduler.list_runs(query_str(request, "job"), state, limit)
         return json_response(request, {"runs": [run_json(run) for run in runs]})
 
     @route("/tasks/runs/<run_id>", methods=["GET"])
     async def tasks_run(self, request: IRequest, run_id: str) -> bytes:
-        self.require_jobs()
-        run = await self.require_store().get_run(parse_int(run_id, "runId", 1))
+        run = await self.require_jobs().get_run(parse_int(run_id, "runId", 1))
         if run is None:
             raise not_found(f"no run with id {run_id}")
         return json_response(request, run_json(run))

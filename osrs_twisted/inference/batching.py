@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 
 from osrs_twisted.inference.metrics import InferenceMetrics
 from osrs_twisted.policy import LoadedModel, PreparedRow
+from osrs_twisted.waiters import Waiters
 
 #: Runs one batch of rows for one model off the reactor thread; fires with
 #: one encoded reply line per row, in order.
@@ -66,7 +67,7 @@ class Batcher:
         self._queues: dict[str, _ModelQueue] = {}
         self._queued = 0
         self._busy = False
-        self._drained: list[Deferred[None]] = []
+        self._drained: Waiters[None] = Waiters()
 
     @property
     def queued(self) -> int:
@@ -91,9 +92,7 @@ class Batcher:
         """Fires when nothing is queued or running: for a graceful stop."""
         if not self._busy and not self._queued:
             return succeed(None)
-        d: Deferred[None] = Deferred()
-        self._drained.append(d)
-        return d
+        return self._drained.wait()
 
     def _oldest_queue(self) -> Optional[_ModelQueue]:
         waiting = [q for q in self._queues.values() if q.waiting]
@@ -102,10 +101,7 @@ class Batcher:
     def _dispatch(self) -> None:
         queue = self._oldest_queue()
         if queue is None:
-            drained, self._drained = self._drained, []
-            for d in drained:
-                if not d.called:
-                    d.callback(None)
+            self._drained.fire(None)
             return
         take = min(len(queue.waiting), self._max_batch)
         batch = [queue.waiting.popleft() for _ in range(take)]
@@ -122,7 +118,7 @@ class Batcher:
             for waiting in batch:
                 waiting.deliver(result)
         else:
-            for waiting, line in zip(batch, result):
+            for waiting, line in zip(batch, result, strict=False):
                 latency.add((now - waiting.since) * 1000.0)
                 waiting.deliver(line)
         self._busy = False

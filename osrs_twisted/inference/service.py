@@ -9,19 +9,23 @@ from twisted.application import strports
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from osrs_twisted.health import Check
 from osrs_twisted.inference.batching import Batcher
 from osrs_twisted.inference.metrics import InferenceMetrics
 from osrs_twisted.inference.pool import ModelPoolService
 from osrs_twisted.inference.protocol import InferenceFactory
+from osrs_twisted.stopping import IBoundedStop, settled_within
 
 log = Logger()
 
 
+@implementer(IBoundedStop)
 class InferenceService(MultiService):
     """Listens on every ``--tcp`` endpoint; on stop, refuses new requests and
-    lets queued ones finish (within ``drain_timeout`` seconds)."""
+    lets queued ones finish within the time given (``drain_timeout`` seconds
+    for a plain ``stopService``)."""
 
     def __init__(
         self,
@@ -50,17 +54,20 @@ class InferenceService(MultiService):
         return attrs.evolve(pool, figures={**pool.figures, "inference": self.metrics})
 
     def stopService(self) -> "Deferred[None]":
-        return Deferred.fromCoroutine(self._stop())
+        return self.stopWithin(self.drain_timeout)
 
-    async def _stop(self) -> None:
+    def stopWithin(self, seconds: float) -> "Deferred[None]":
+        return Deferred.fromCoroutine(self._stop(seconds))
+
+    async def _stop(self, seconds: float) -> None:
+        deadline = self.reactor.seconds() + seconds
         self.factory.stopping = True
-        await super().stopService()
+        listeners = super().stopService()
+        if not await settled_within(self.reactor, seconds, listeners):
+            log.warn("inference listeners still closing after {seconds}s", seconds=seconds)
         queued = self.batcher.queued
-        drained = self.batcher.drained()
-        drained.addTimeout(self.drain_timeout, self.reactor)
-        try:
-            await drained
-        except Exception:
-            log.warn("stopped with {queued} inference request(s) unanswered", queued=self.batcher.queued)
-        else:
+        drained = await settled_within(self.reactor, deadline - self.reactor.seconds(), self.batcher.drained())
+        if drained:
             log.info("inference drained ({queued} request(s) were waiting)", queued=queued)
+        else:
+            log.warn("stopped with {queued} inference request(s) unanswered", queued=self.batcher.queued)

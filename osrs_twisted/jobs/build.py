@@ -1,12 +1,12 @@
-"""Build the jobs scheduler from parsed options (for ``makeService``)."""
+"""Build the jobs scheduler from its configuration (for ``makeService``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Optional
 
 from twisted.internet.defer import Deferred
 
+from osrs_twisted.config import JobsConfig
 from osrs_twisted.jobs.offline import OfflineItems
 from osrs_twisted.jobs.scheduler import JobScheduler
 from osrs_twisted.jobs.sync import SyncJobs
@@ -15,7 +15,7 @@ from osrs_twisted.store.interface import IStore
 
 
 def build_scheduler(
-    options: Mapping[str, Any],
+    config: JobsConfig,
     store: IStore,
     reactor: Any,
     ready: Optional[Callable[[], Deferred[Any]]] = None,
@@ -24,17 +24,18 @@ def build_scheduler(
 
     ``reactor`` must run time, threads and TCP (the global reactor);
     ``ready`` fires once the store is migrated (``StoreService.whenStarted``).
-    ``ValueError`` (a generic ``--wiki-user-agent``) is a startup error.
+    Raises ``ValueError`` (naming the option) for a User-Agent the Wiki would block.
     """
-    wiki = WikiClient(reactor, options["wiki-url"], options["wiki-user-agent"])
-    items_file = options["items-file"]
-    offline = OfflineItems(reactor, lambda: reactor.getThreadPool(), Path(items_file) if items_file else None)
-    sync = SyncJobs(store, wiki, reactor, options["retention-days"], offline)
-    return JobScheduler(
+    wiki = WikiClient(reactor, config.wiki_url, config.wiki_user_agent)
+    offline = OfflineItems(reactor, lambda: reactor.getThreadPool(), config.items_file)
+    sync = SyncJobs(store, wiki, reactor, config.retention_days, offline)
+    scheduler = JobScheduler(
         store,
         reactor,
-        sync.jobs(options["job-interval"]),
-        wiki_problem=sync.wiki_problem,
+        sync.jobs(config.intervals),
+        expected_failures=sync.expected_failures,
         ready=ready,
         on_stop=[wiki.close],
     )
+    sync.register(scheduler)
+    return scheduler

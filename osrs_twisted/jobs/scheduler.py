@@ -13,34 +13,37 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from typing import Any, Awaitable, Callable, Mapping, Optional, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Optional, Sequence, TypeVar
 
 import attrs
 from twisted.application.service import Service
 from twisted.internet.defer import (
     CancelledError,
     Deferred,
-    DeferredList,
     DeferredLock,
     TimeoutError,
+    succeed,
 )
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from osrs_twisted.health import Check
-from osrs_twisted.jobs.wiki import WikiError
-from osrs_twisted.records import JobRun, RunState
+from osrs_twisted.stopping import IBoundedStop, settled_within
 from osrs_twisted.store.interface import IStore, RunStateError, StoreUnavailable
-
-#: Failures from outside the process (the Wiki, the database): logged as
-#: one line. Anything else is a bug and is logged with its traceback.
-EXPECTED_FAILURES = (WikiError, StoreUnavailable)
+from osrs_twisted.records import JobRun, RunState
+from osrs_twisted.waiters import Waiters
 
 log = Logger()
 
+T = TypeVar("T")
+
 #: What a job does; fires with a small JSON-able summary (``{"rows": n}``).
 JobFunction = Callable[[], Awaitable[Mapping[str, Any]]]
+
+#: A health check's contribution: a sentence saying what is wrong, or None.
+Problem = Callable[[], Optional[str]]
 
 #: Queued manual runs older than this at start were left by a stopped process.
 ABANDONED_AFTER = 60
@@ -93,21 +96,30 @@ def _error_text(error: BaseException, job: Job) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-async def _invoke(function: JobFunction) -> Mapping[str, Any]:
-    """Await the job, so a synchronous raise becomes a failed Deferred too."""
-    return await function()
+def _invoke(function: Callable[[], Awaitable[T]]) -> Deferred[T]:
+    """Call and await ``function``, so a synchronous raise becomes a failed Deferred too."""
+
+    async def call() -> T:
+        return await function()
+
+    return Deferred.fromCoroutine(call())
 
 
+@implementer(IBoundedStop)
 class JobScheduler(Service):
     """Runs ``jobs`` on ``clock``, recording every run in ``store``.
 
     At start, each scheduled job whose last success is older than its
     interval (or missing) runs once, one after another in the order given,
-    before the loops start. ``stop_timeout`` bounds how long stopping waits
-    for running jobs before cancelling them. ``wiki_problem`` says why the
-    Wiki cannot be reached, or None, for the health check. ``ready`` is
-    awaited before anything touches the store (its migrations); ``on_stop``
-    closes what the jobs hold (connection pools), after the last run.
+    before the loops start. Stopping within a time gives running jobs its
+    first half to finish, cancels those still running and gives their
+    failures the second half to be recorded; a plain ``stopService`` takes
+    ``stop_timeout`` for each half. ``expected_failures`` are the failures
+    from outside the process that the jobs raise (beside the store's own):
+    logged as one line, where anything else is a bug logged with its
+    traceback. ``ready`` is awaited before anything touches the store (its
+    migrations); ``on_stop`` closes what the jobs hold (connection pools),
+    after the last run, whatever the time left.
     """
 
     name = "jobs"
@@ -119,23 +131,25 @@ class JobScheduler(Service):
         jobs: Sequence[Job],
         owner: Optional[str] = None,
         stop_timeout: float = 10.0,
-        wiki_problem: Callable[[], Optional[str]] = lambda: None,
+        expected_failures: tuple[type[Exception], ...] = (),
         ready: Optional[Callable[[], Deferred[Any]]] = None,
         on_stop: Sequence[Callable[[], Awaitable[object]]] = (),
     ) -> None:
-        self.store = store
+        self._store = store
         self.clock = clock
         self.jobs: Mapping[str, Job] = {job.name: job for job in jobs}
         if len(self.jobs) != len(jobs):
             raise ValueError("job names must be unique")
         self.owner = owner or default_owner()
         self.stop_timeout = stop_timeout
-        self._wiki_problem = wiki_problem
+        self._expected_failures: tuple[type[Exception], ...] = (StoreUnavailable, *expected_failures)
+        self._problems: list[Problem] = []
         self._ready = ready
         self._on_stop = on_stop
         self._locks = {name: DeferredLock() for name in self.jobs}
         self._loops: dict[str, LoopingCall] = {}
         self._work: set[Deferred[None]] = set()
+        self._idle: Waiters[None] = Waiters()
         self._running: dict[str, Deferred[Mapping[str, Any]]] = {}
         self._queued: dict[int, IDelayedCall] = {}
         self._last: dict[str, JobRun] = {}
@@ -180,7 +194,14 @@ class JobScheduler(Service):
             lambda failure: log.failure("job {job}: its loop died", failure, job=job.name)
         )
 
+    def add_problem(self, problem: Problem) -> None:
+        """Let the jobs' owner report what else is wrong, in the ``jobs`` health check."""
+        self._problems.append(problem)
+
     def stopService(self) -> Deferred[None]:
+        return self.stopWithin(2 * self.stop_timeout)
+
+    def stopWithin(self, seconds: float) -> Deferred[None]:
         super().stopService()
         if self._waiting_ready is not None and not self._waiting_ready.called:
             self._waiting_ready.cancel()
@@ -192,55 +213,33 @@ class JobScheduler(Service):
             call.cancel()
             del self._queued[run_id]
             self._track(self._record_unstarted(run_id))
-        return Deferred.fromCoroutine(self._drain())
+        return Deferred.fromCoroutine(self._drain(seconds))
 
-    async def _drain(self) -> None:
-        """Let running jobs finish within the bound, then cancel them and
-        give their failures a moment to be recorded."""
-        if not await self._within(self.stop_timeout):
-            names = ", ".join(sorted(self._running))
+    async def _drain(self, seconds: float) -> None:
+        """Let running jobs finish in the first half of ``seconds``, then
+        cancel them and give their failures the rest to be recorded; close
+        what the jobs hold in any case."""
+        deadline = self.clock.seconds() + seconds
+        if not await settled_within(self.clock, seconds / 2, self.wait_idle()):
             log.warn(
                 "jobs still running after {seconds}s, cancelling: {names}",
-                seconds=self.stop_timeout,
-                names=names,
+                seconds=seconds / 2,
+                names=", ".join(sorted(self._running)),
             )
             for running in list(self._running.values()):
                 running.cancel()
-            if not await self._within(self.stop_timeout):
+            if not await settled_within(self.clock, deadline - self.clock.seconds(), self.wait_idle()):
                 log.warn("jobs scheduler: giving up on recording the cancelled runs")
         for close in self._on_stop:
-            try:
-                await close()
-            except Exception:
-                log.failure("jobs scheduler: closing a resource failed")
-
-    def _within(self, seconds: float) -> Deferred[bool]:
-        """Fires True once no work is in flight, or False after ``seconds``
-        (without cancelling anything)."""
-        outcome: Deferred[bool] = Deferred()
-
-        def settle(idle: bool) -> None:
-            if not outcome.called:
-                outcome.callback(idle)
-
-        timer = self.clock.callLater(seconds, settle, False)
-
-        def idle(_: object) -> None:
-            if timer.active():
-                timer.cancel()
-            settle(True)
-
-        self.wait_idle().addCallback(idle)
-        return outcome
+            closing = _invoke(close).addErrback(
+                lambda failure: log.failure("jobs scheduler: closing a resource failed", failure)
+            )
+            if not await settled_within(self.clock, deadline - self.clock.seconds(), closing):
+                log.warn("jobs scheduler: a resource was still closing when the time to stop ran out")
 
     def wait_idle(self) -> Deferred[None]:
         """Fires when no run, claim or start-up catch-up is in flight."""
-
-        async def settle() -> None:
-            while self._work:
-                await DeferredList(list(self._work), consumeErrors=True)
-
-        return Deferred.fromCoroutine(settle())
+        return self._idle.wait() if self._work else succeed(None)
 
     def _track(self, work: Awaitable[None]) -> Deferred[None]:
         """Keep ``work`` in flight until it ends; anything it raises is logged."""
@@ -254,14 +253,25 @@ class JobScheduler(Service):
         d = Deferred.fromCoroutine(guarded())
         if not d.called:
             self._work.add(d)
-            d.addBoth(lambda _: self._work.discard(d))
+            d.addBoth(self._ended, d)
         return d
+
+    def _ended(self, _: object, work: Deferred[None]) -> None:
+        """``work`` is over. Idle waiters are told only after the callbacks
+        others put on ``work`` (a loop scheduling its next call) have run:
+        appended now, this one runs last."""
+        self._work.discard(work)
+        work.addCallback(self._settle_idle)
+
+    def _settle_idle(self, _: object) -> None:
+        if not self._work:
+            self._idle.fire(None)
 
     # runs
 
     async def _stale(self, job: Job) -> bool:
         try:
-            last = await self.store.last_success(job.name)
+            last = await self._store.last_success(job.name)
         except Exception:
             log.failure("job {job}: could not read its last success", job=job.name)
             return True
@@ -279,7 +289,7 @@ class JobScheduler(Service):
             now = self._now()
             slot = now - now % job.interval
             try:
-                run = await self.store.claim_scheduled_run(
+                run = await self._store.claim_scheduled_run(
                     job.name, slot, self.owner, now, job.lease_seconds
                 )
             except Exception:
@@ -302,7 +312,7 @@ class JobScheduler(Service):
             raise SchedulerStopped("the jobs scheduler is stopped")
 
         async def queue() -> JobRun:
-            run = await self.store.create_manual_run(job.name, self._now())
+            run = await self._store.create_manual_run(job.name, self._now())
             log.info("job {job}: manual run {run_id} queued", job=job.name, run_id=run.id)
             self._queued[run.id] = self.clock.callLater(0, self._start_manual, job, run.id)
             return run
@@ -316,7 +326,7 @@ class JobScheduler(Service):
     async def _manual(self, job: Job, run_id: int) -> None:
         async with self._locks[job.name]:
             try:
-                run = await self.store.start_run(run_id, self.owner, self._now(), job.lease_seconds)
+                run = await self._store.start_run(run_id, self.owner, self._now(), job.lease_seconds)
             except RunStateError as e:
                 log.info("job {job}: manual run {run_id} not started: {error}",
                          job=job.name, run_id=run_id, error=e)
@@ -332,7 +342,7 @@ class JobScheduler(Service):
     async def _execute(self, job: Job, run: JobRun) -> None:
         """Run the job within its time bound and record how it ended."""
         started = self.clock.seconds()
-        running = Deferred.fromCoroutine(_invoke(job.run))
+        running = _invoke(job.run)
         running.addTimeout(job.timeout, self.clock)
         self._running[job.name] = running
         state: RunState = "succeeded"
@@ -340,7 +350,7 @@ class JobScheduler(Service):
         result: Optional[Mapping[str, Any]] = None
         try:
             result = await running
-        except EXPECTED_FAILURES as e:
+        except self._expected_failures as e:
             log.error("job {job}: run {run_id} failed: {error}", job=job.name, run_id=run.id, error=e)
             state, error = "failed", _error_text(e, job)
         except Exception as e:
@@ -350,7 +360,7 @@ class JobScheduler(Service):
             del self._running[job.name]
         duration_ms = int(round((self.clock.seconds() - started) * 1000))
         try:
-            finished = await self.store.finish_run(
+            finished = await self._store.finish_run(
                 run.id, state, self._now(), duration_ms, error, result
             )
         except Exception:
@@ -371,7 +381,7 @@ class JobScheduler(Service):
         self, run_id: int, reason: str = "the scheduler stopped before the run started"
     ) -> None:
         try:
-            await self.store.finish_run(run_id, "failed", self._now(), 0, reason, None)
+            await self._store.finish_run(run_id, "failed", self._now(), 0, reason, None)
         except Exception:
             log.failure("could not record queued run {run_id} as failed", run_id=run_id)
 
@@ -379,7 +389,7 @@ class JobScheduler(Service):
         """Queued manual runs a stopped process left would block their job's
         manual runs for good: fail them."""
         try:
-            queued = await self.store.list_runs(None, "queued", 1000)
+            queued = await self._store.list_runs(None, "queued", 1000)
         except Exception:
             log.failure("jobs scheduler: could not look for abandoned runs")
             return
@@ -391,11 +401,23 @@ class JobScheduler(Service):
     async def _refresh_last(self) -> None:
         """The newest run of each job, from the store: other instances' too."""
         try:
-            self._last.update(await self.store.last_runs())
+            self._last.update(await self._store.last_runs())
         except Exception as e:
             log.warn("jobs scheduler: could not read the last runs: {error}", error=e)
 
     # queries
+
+    def last_runs(self) -> Deferred[Mapping[str, JobRun]]:
+        """The newest run of each job, any instance's."""
+        return self._store.last_runs()
+
+    def list_runs(self, job: Optional[str], state: Optional[RunState], limit: int) -> Deferred[list[JobRun]]:
+        """The newest runs first, optionally of one job or in one state."""
+        return self._store.list_runs(job, state, limit)
+
+    def get_run(self, run_id: int) -> Deferred[Optional[JobRun]]:
+        """One run by id, or None."""
+        return self._store.get_run(run_id)
 
     def _job(self, name: str) -> Job:
         try:
@@ -410,13 +432,11 @@ class JobScheduler(Service):
         return None if call is None or not call.active() else int(call.getTime())
 
     def check(self) -> Check:
-        """Health: degraded when a job's last run failed or the Wiki cannot
-        be reached; the last run of each job as figures."""
+        """Health: degraded when a job's last run failed or a problem was
+        reported (``add_problem``); the last run of each job as figures."""
         failed = [run for name, run in sorted(self._last.items()) if name in self.jobs and run.state == "failed"]
         problems = [f"{run.job} failed: {run.error}" for run in failed]
-        wiki = self._wiki_problem()
-        if wiki is not None:
-            problems.append(f"the Wiki cannot be reached: {wiki}")
+        problems.extend(problem for problem in (report() for report in self._problems) if problem is not None)
         scheduled = sum(1 for job in self.jobs.values() if job.enabled)
         figures = {
             "jobs": {

@@ -7,33 +7,22 @@ returns a small summary that the run records (``{"rows": n}``).
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Mapping, Optional, TypeVar
+from types import MappingProxyType
+from typing import Any, Awaitable, Callable, Mapping, Optional, TypeVar
 
 import attrs
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from osrs_twisted.jobs.offline import OfflineItems
-from osrs_twisted.jobs.scheduler import Job, JobFunction
-from osrs_twisted.jobs.wiki import WikiClient, WikiHTTPError, WikiUnavailable
+from osrs_twisted.jobs.scheduler import Job, JobFunction, JobScheduler
+from osrs_twisted.jobs.wiki import WikiClient, WikiError, WikiHTTPError, WikiUnavailable
 from osrs_twisted.records import Item, Timestep
 from osrs_twisted.store.interface import IStore
 
 log = Logger()
 
 T = TypeVar("T")
-
-#: Job names in start-up catch-up order: items first (prices refer to them),
-#: then prices from the newest to the longest history; pruning last.
-JOB_NAMES: tuple[str, ...] = (
-    "sync_mapping",
-    "sync_latest",
-    "sync_5m",
-    "sync_1h",
-    "sync_6h",
-    "sync_24h",
-    "prune",
-)
 
 #: What "the Wiki cannot be reached" means: transient failures that outlived
 #: the client's retries, or a refusal (blocked agent, wrong URL).
@@ -47,8 +36,12 @@ class SyncJobs:
 
     ``reactor`` gives "now" (item ``updated`` times, the prune cutoff);
     ``offline`` is where ``sync_mapping`` turns when the Wiki cannot be
-    reached and the store has no items yet.
+    reached and the store has no items yet. Their Wiki failures are
+    expected (one log line, no traceback), and whether the Wiki can be
+    reached is part of the ``jobs`` health check (:meth:`register`).
     """
+
+    expected_failures: tuple[type[Exception], ...] = (WikiError,)
 
     def __init__(
         self,
@@ -67,7 +60,11 @@ class SyncJobs:
 
     def wiki_problem(self) -> Optional[str]:
         """Why the last Wiki request failed to get through, or None."""
-        return self._wiki_problem
+        return None if self._wiki_problem is None else f"the Wiki cannot be reached: {self._wiki_problem}"
+
+    def register(self, scheduler: JobScheduler) -> None:
+        """Report the Wiki's reachability in ``scheduler``'s health check."""
+        scheduler.add_problem(self.wiki_problem)
 
     def _now(self) -> int:
         return int(self.reactor.seconds())
@@ -121,23 +118,38 @@ class SyncJobs:
         removed = await self.store.prune(self._now() - self.retention_days * DAY)
         return dict(removed)
 
-    def functions(self) -> Mapping[str, JobFunction]:
-        """Each job name's function."""
-
-        def bucket(step: Timestep) -> JobFunction:
-            return lambda: self.sync_bucket(step)
-
-        return {
-            "sync_mapping": self.sync_mapping,
-            "sync_latest": self.sync_latest,
-            "sync_5m": bucket("5m"),
-            "sync_1h": bucket("1h"),
-            "sync_6h": bucket("6h"),
-            "sync_24h": bucket("24h"),
-            "prune": self.prune,
-        }
-
     def jobs(self, intervals: Mapping[str, int], timeout: float = 600.0) -> list[Job]:
         """Every job in catch-up order, with its interval (0: manual only)."""
-        functions = self.functions()
-        return [Job(name, intervals.get(name, 0), functions[name], timeout) for name in JOB_NAMES]
+        return [Job(spec.name, intervals.get(spec.name, 0), spec.function(self), timeout) for spec in JOBS]
+
+
+@attrs.frozen
+class JobSpec:
+    """One sync job: its name, its interval unless configured, and which
+    of the :class:`SyncJobs` functions it runs."""
+
+    name: str
+    default_interval: int
+    function: Callable[[SyncJobs], JobFunction]
+
+
+def _bucket(step: Timestep) -> Callable[[SyncJobs], JobFunction]:
+    return lambda sync: lambda: sync.sync_bucket(step)
+
+
+#: Every job, in start-up catch-up order: items first (prices refer to
+#: them), then prices from the newest to the longest history; pruning last.
+JOBS: tuple[JobSpec, ...] = (
+    JobSpec("sync_mapping", 86400, lambda sync: sync.sync_mapping),
+    JobSpec("sync_latest", 60, lambda sync: sync.sync_latest),
+    JobSpec("sync_5m", 300, _bucket("5m")),
+    JobSpec("sync_1h", 3600, _bucket("1h")),
+    JobSpec("sync_6h", 3600, _bucket("6h")),
+    JobSpec("sync_24h", 3600, _bucket("24h")),
+    JobSpec("prune", 86400, lambda sync: sync.prune),
+)
+
+JOB_NAMES: tuple[str, ...] = tuple(spec.name for spec in JOBS)
+
+#: Job name → seconds between runs unless configured; ``0`` disables a job.
+DEFAULT_JOB_INTERVALS: Mapping[str, int] = MappingProxyType({spec.name: spec.default_interval for spec in JOBS})

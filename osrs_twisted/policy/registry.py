@@ -142,6 +142,10 @@ def _demo_model(device: str) -> LoadedModel:
     return _policy_model("demo", "builtin", None, PolicyEngine("demo", description, make_runner(description, device)))
 
 
+class UnknownDefaultModel(ModelLoadError):
+    """The model asked for as the default is not among those loaded."""
+
+
 def load_registry(
     models_dir: Path | None,
     model_files: Sequence[Path],
@@ -185,8 +189,8 @@ def load_registry(
 
     if default_model is not None:
         if default_model not in models:
-            raise ModelLoadError(
-                f"--default-model {default_model!r} names no loaded model (loaded: {', '.join(sorted(models))})"
+            raise UnknownDefaultModel(
+                f"the default model {default_model!r} names no loaded model (loaded: {', '.join(sorted(models))})"
             )
         default: str | None = default_model
     elif len(files) == 1:
