@@ -19,11 +19,11 @@ from twisted.web.server import Site
 from osrs_twisted.jobs.offline import OSRSREBOXED, OfflineItems
 from osrs_twisted.jobs.scheduler import Job, JobScheduler
 from osrs_twisted.jobs.wiki import WikiClient
+from osrs_twisted.records import JobRun
 from osrs_twisted.store.interface import IStore
 from osrs_twisted.store.postgres import PostgresRunner
 from osrs_twisted.store.sqlite import SQLiteRunner
 from osrs_twisted.store.store import Store
-from osrs_twisted.records import JobRun
 from osrs_twisted.wikifake import Captures, WikiFake
 from tests import pgserver
 from tests.fixtures import fixture_path

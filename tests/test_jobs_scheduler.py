@@ -13,7 +13,6 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from osrs_twisted.jobs.scheduler import Job, JobScheduler, SchedulerStopped, UnknownJob
 from osrs_twisted.records import JobRun
 from osrs_twisted.store.interface import IStore, RunInProgress
-from osrs_twisted.records import JobRun
 from tests.jobs_helpers import T0, FakeJob, RunsStore, StubbornJob, record_success, scheduler, sqlite_store, wait_for
 
 

@@ -30,9 +30,9 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from osrs_twisted.health import Check
+from osrs_twisted.records import JobRun, RunState
 from osrs_twisted.stopping import IBoundedStop, settled_within
 from osrs_twisted.store.interface import IStore, RunStateError, StoreUnavailable
-from osrs_twisted.records import JobRun, RunState
 from osrs_twisted.waiters import Waiters
 
 log = Logger()
