@@ -134,7 +134,8 @@ class RoundTripTests(SynchronousTestCase):
         checkpoint = synthetic_nhenv_checkpoint(seed=5, frames=2)
         obs = np.random.default_rng(0).normal(size=(2, 269)).tolist()
         replies = []
-        for description in (load_policy_file(save_checkpoint(tmp / "s.zip", checkpoint)), describe_checkpoint(checkpoint)):
+        from_file = load_policy_file(save_checkpoint(tmp / "s.zip", checkpoint))
+        for description in (from_file, describe_checkpoint(checkpoint)):
             engine = PolicyEngine("synthetic", description, NumpyRunner(description))
             masks = [[True] * size for size in description.head_sizes]
             row = prepare_row(engine.spec, RowRequest(obs, masks, True, True, True, True, True, ["winrate"]))

@@ -1,5 +1,5 @@
 """The BotScript line protocol: one JSON request per line, one reply line each,
-in request order even when the client pipelines (tcp-protocol.md)."""
+in request order even when the client pipelines (docs/protocol.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""The CPU path: model-format.md's arithmetic in float32 numpy, few calls per head.
+"""The CPU path: docs/models.md's arithmetic in float32 numpy, few calls per head.
 
-Per-call overhead dominates small batches and the 12 heads run one after the
-other, so work is moved to load time:
+It never imports torch. Per-call overhead dominates small batches and the
+12 heads run one after the other, so work is moved to load time:
 
 * the trunk output and the normalised one-hots of chosen actions live in one
   buffer, so each head's first Linear is a single matmul over its prefix
@@ -18,9 +18,9 @@ from collections.abc import Callable
 
 import attrs
 import numpy as np
-import torch
 
 from osrs_twisted.policy.batch import Batch, ObsGroup, RunnerOutputs
+from osrs_twisted.policy.erf import erf
 from osrs_twisted.policy.errors import ModelLoadError
 from osrs_twisted.policy.model import ActionRule, Linear, Mlp, PolicyDescription, WinRateExtension
 
@@ -33,8 +33,9 @@ def _relu(x: np.ndarray) -> np.ndarray:
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    # The exact (erf) GELU as torch computes it; numpy has no erf.
-    return torch.nn.functional.gelu(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+    """The exact (erf) GELU, torch's default: ``x * Φ(x)``."""
+    wide = x.astype(np.float64)
+    return (wide * 0.5 * (1.0 + erf(wide * np.sqrt(0.5)))).astype(np.float32)
 
 
 def _identity(x: np.ndarray) -> np.ndarray:
@@ -59,7 +60,7 @@ class _Layer:
 def _layers(linears: tuple[Linear, ...], activations: tuple[str | None, ...]) -> tuple[_Layer, ...]:
     return tuple(
         _Layer(np.ascontiguousarray(linear.weight.T), linear.bias, _ACTIVATION[activation])
-        for linear, activation in zip(linears, activations)
+        for linear, activation in zip(linears, activations, strict=True)
     )
 
 
@@ -102,12 +103,16 @@ def _dependency(rules: tuple[tuple[int, ActionRule], ...], sizes: tuple[int, ...
     by_action = dict(rules)
     rows = []
     for combination in itertools.product(*(range(sizes[other]) for other in heads)):
-        chosen = set(zip(heads, combination))
+        chosen = set(zip(heads, combination, strict=True))
         rows.append(
             [action not in by_action or _satisfied(by_action[action], chosen) for action in range(sizes[head])]
         )
-    strides = [int(np.prod([sizes[other] for other in heads[index + 1 :]], dtype=np.int64)) for index in range(len(heads))]
-    return _Dependency(heads=np.array(heads), strides=np.array(strides, dtype=np.int64), table=np.array(rows, dtype=bool))
+    strides = [
+        int(np.prod([sizes[other] for other in heads[index + 1 :]], dtype=np.int64)) for index in range(len(heads))
+    ]
+    return _Dependency(
+        heads=np.array(heads), strides=np.array(strides, dtype=np.int64), table=np.array(rows, dtype=bool)
+    )
 
 
 @attrs.frozen(eq=False)
@@ -197,7 +202,7 @@ class NumpyRunner:
                 features=slice(trunk + offset, trunk + offset + size),
                 onehots=_onehots(description, offset, size),
             )
-            for index, (head, offset, size) in enumerate(zip(description.heads, offsets, sizes))
+            for index, (head, offset, size) in enumerate(zip(description.heads, offsets, sizes, strict=True))
         )
         self._features_width = trunk + (description.action_count if description.autoregressive else 0)
 
