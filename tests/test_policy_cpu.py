@@ -16,7 +16,7 @@ from osrs_twisted.policy.engine import PolicyEngine
 from osrs_twisted.policy.erf import erf
 from osrs_twisted.policy.loader import describe_checkpoint
 from osrs_twisted.policy.numpy_runner import NumpyRunner
-from osrs_twisted.policy.rows import PreparedRow, prepare_row
+from osrs_twisted.policy.rows import RowRequest, prepare_row
 from osrs_twisted.policy.torch_runner import TorchRunner
 from tests.fixtures import PROJECT_ROOT
 from tests.policy_helpers import assert_close, nhenv_request
@@ -27,11 +27,11 @@ _PROBE = """
 import sys
 import numpy as np
 import osrs_twisted.policy.numpy_runner
-from osrs_twisted.policy import load_registry
+from osrs_twisted.policy import RowRequest, load_registry
 after_import = "torch" in sys.modules
 model = load_registry(None, [], device="cpu").get("demo")
 masks = [[True] * size for size in (4, 3, 3, 4, 5, 2, 2, 2, 2, 5, 7, 6)]
-row = model.prepare([[0.5] * 269], masks, True, True, True, True, True, ["winrate"])
+row = model.prepare(RowRequest([[0.5] * 269], masks, True, True, True, True, True, ["winrate"]))
 [reply] = model.predict([row], np.random.default_rng(0))
 assert len(reply["action"]) == 12 and reply["values"] is not None, reply
 print(after_import, "torch" in sys.modules)
@@ -72,6 +72,18 @@ class ErfTests(SynchronousTestCase):
         self.assertEqual(erf(np.zeros((0, 4))).shape, (0, 4))
 
 
+def _row_request(request: dict[str, Any]) -> RowRequest:
+    return RowRequest(
+        request["obs"],
+        request["actionMasks"],
+        request["deterministic"],
+        request["returnLogProb"],
+        request["returnEntropy"],
+        request["returnValue"],
+        request["returnProbs"],
+    )
+
+
 def _gelu_checkpoint() -> dict[str, Any]:
     """The synthetic NhEnv policy with every hidden layer a GELU (same weights layout as ReLU)."""
     checkpoint = synthetic_nhenv_checkpoint(seed=3, trunk=(64, 64), heads=(32,), critic=(64,))
@@ -91,22 +103,9 @@ class GeluTests(SynchronousTestCase):
         torch_engine = PolicyEngine("gelu", description, TorchRunner(description, "cpu"))
         rng = np.random.default_rng(11)
         options = {"returnValue": True, "returnLogProb": True, "returnEntropy": True, "returnProbs": True}
-        rows = [self._row(numpy_engine, nhenv_request(rng, width=269, **options)) for _ in range(64)]
+        requests = [_row_request(nhenv_request(rng, width=269, **options)) for _ in range(64)]
+        rows = [prepare_row(numpy_engine.spec, request) for request in requests]
         expected = torch_engine.predict(rows, np.random.default_rng(0))
         replies = numpy_engine.predict(rows, np.random.default_rng(0))
         for index, (reply, wanted) in enumerate(zip(replies, expected, strict=True)):
             assert_close(reply, wanted, 1e-5, f"row {index}")
-
-    @staticmethod
-    def _row(engine: PolicyEngine, request: dict[str, Any]) -> PreparedRow:
-        return prepare_row(
-            engine.spec,
-            request["obs"],
-            request["actionMasks"],
-            request["deterministic"],
-            request["returnLogProb"],
-            request["returnEntropy"],
-            request["returnValue"],
-            request["returnProbs"],
-            [],
-        )
