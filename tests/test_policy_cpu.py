@@ -1,8 +1,7 @@
-"""The CPU path runs on numpy alone: no torch import, and its own erf for GELU."""
+"""The CPU path runs on numpy alone: torch is imported only for a GELU model."""
 
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
@@ -13,7 +12,6 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from osrs_twisted.policy.builtin import synthetic_nhenv_checkpoint
 from osrs_twisted.policy.engine import PolicyEngine
-from osrs_twisted.policy.erf import erf
 from osrs_twisted.policy.loader import describe_checkpoint
 from osrs_twisted.policy.numpy_runner import NumpyRunner
 from osrs_twisted.policy.rows import RowRequest, prepare_row
@@ -52,24 +50,6 @@ class NoTorchTests(SynchronousTestCase):
         )
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertEqual(done.stdout.split(), ["False", "False"])
-
-
-class ErfTests(SynchronousTestCase):
-    def test_matches_math_erf(self) -> None:
-        """Across every interval of the approximation and beyond, within float64 rounding."""
-        points = np.concatenate([np.linspace(-30.0, 30.0, 60001), [0.46875, -0.46875, 4.0, -4.0, 1e-300, -1e-300]])
-        expected = np.array([math.erf(value) for value in points])
-        np.testing.assert_allclose(erf(points), expected, rtol=1e-15, atol=1e-300)
-
-    def test_special_values(self) -> None:
-        got = erf(np.array([0.0, -0.0, np.inf, -np.inf, 1e300, -1e300, np.nan]))
-        np.testing.assert_array_equal(got[:6], [0.0, -0.0, 1.0, -1.0, 1.0, -1.0])
-        self.assertTrue(np.signbit(got[1]))
-        self.assertTrue(np.isnan(got[6]))
-
-    def test_keeps_shape(self) -> None:
-        self.assertEqual(erf(np.zeros((3, 20000), dtype=np.float32)).shape, (3, 20000))
-        self.assertEqual(erf(np.zeros((0, 4))).shape, (0, 4))
 
 
 def _row_request(request: dict[str, Any]) -> RowRequest:

@@ -1,6 +1,6 @@
 """The CPU path: docs/models.md's arithmetic in float32 numpy, few calls per head.
 
-It never imports torch. Per-call overhead dominates small batches and the
+It imports torch only for a model that uses GELU (numpy has no erf). Per-call overhead dominates small batches and the
 12 heads run one after the other, so work is moved to load time:
 
 * the trunk output and the normalised one-hots of chosen actions live in one
@@ -20,7 +20,6 @@ import attrs
 import numpy as np
 
 from osrs_twisted.policy.batch import Batch, ObsGroup, RunnerOutputs
-from osrs_twisted.policy.erf import erf
 from osrs_twisted.policy.errors import ModelLoadError
 from osrs_twisted.policy.model import ActionRule, Linear, Mlp, PolicyDescription, WinRateExtension
 
@@ -32,17 +31,27 @@ def _relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, np.float32(0), out=x)
 
 
-def _gelu(x: np.ndarray) -> np.ndarray:
-    """The exact (erf) GELU, torch's default: ``x * Φ(x)``."""
-    wide = x.astype(np.float64)
-    return (wide * 0.5 * (1.0 + erf(wide * np.sqrt(0.5)))).astype(np.float32)
+def _gelu() -> ArrayFn:
+    """The exact (erf) GELU as torch computes it. torch is imported here, when
+    a GELU layer is built at load time, so ReLU and tanh models never pay for it."""
+    import torch
+
+    def gelu(x: np.ndarray) -> np.ndarray:
+        return torch.nn.functional.gelu(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+
+    return gelu
 
 
 def _identity(x: np.ndarray) -> np.ndarray:
     return x
 
 
-_ACTIVATION: dict[str | None, ArrayFn] = {"relu": _relu, "tanh": np.tanh, "gelu": _gelu, None: _identity}
+_ACTIVATION: dict[str | None, Callable[[], ArrayFn]] = {
+    "relu": lambda: _relu,
+    "tanh": lambda: np.tanh,
+    "gelu": _gelu,
+    None: lambda: _identity,
+}
 
 
 @attrs.frozen(eq=False)
@@ -59,7 +68,7 @@ class _Layer:
 
 def _layers(linears: tuple[Linear, ...], activations: tuple[str | None, ...]) -> tuple[_Layer, ...]:
     return tuple(
-        _Layer(np.ascontiguousarray(linear.weight.T), linear.bias, _ACTIVATION[activation])
+        _Layer(np.ascontiguousarray(linear.weight.T), linear.bias, _ACTIVATION[activation]())
         for linear, activation in zip(linears, activations, strict=True)
     )
 
