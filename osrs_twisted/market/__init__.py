@@ -1,0 +1,1 @@
+"""The Grand Exchange market: prices, money-making actions, buy limits and the fleet allocator."""
