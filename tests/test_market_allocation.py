@@ -330,21 +330,35 @@ def inputs_left(action: Action, limits: dict[int, Optional[int]]) -> bool:
     )
 
 
+@attrs.frozen
+class Fleet:
+    """One random state of the market and the fleet."""
+
+    quotes: dict[int, ItemQuote]
+    actions: list[Action]
+    bots: list[BotProfile]
+    limits: dict[str, dict[int, Optional[int]]]
+    assignments: list[Assignment]
+    pins: list[Pin]
+
+
+fleets = st.builds(
+    Fleet,
+    quotes=quotes_strategy,
+    actions=actions_strategy(),
+    bots=bots_strategy,
+    limits=limits_strategy,
+    assignments=assignments_strategy,
+    pins=pins_strategy,
+)
+
+
 class AllocatorProperties(SynchronousTestCase):
     @settings(max_examples=300)
-    @given(quotes_strategy, actions_strategy(), bots_strategy, limits_strategy, assignments_strategy, pins_strategy,
-           config_strategy)  # fmt: skip
-    def test_rules_hold(
-        self,
-        quotes: dict[int, ItemQuote],
-        actions: list[Action],
-        bots: list[BotProfile],
-        limits: dict[str, dict[int, Optional[int]]],
-        assignments: list[Assignment],
-        pins: list[Pin],
-        config: AllocatorConfig,
-    ) -> None:
-        candidates = {entry.action.name: entry for entry in priced(actions, quotes)}
+    @given(fleets, config_strategy)
+    def test_rules_hold(self, fleet: Fleet, config: AllocatorConfig) -> None:
+        bots, limits, assignments, pins = fleet.bots, fleet.limits, fleet.assignments, fleet.pins
+        candidates = {entry.action.name: entry for entry in priced(fleet.actions, fleet.quotes)}
         decisions = allocate(bots, candidates.values(), limits, assignments, pins, NOW, config)
         self.assertEqual(sorted(decisions), sorted(profile.instance_id for profile in bots))
         profiles = {profile.instance_id: profile for profile in bots}
@@ -378,24 +392,15 @@ class AllocatorProperties(SynchronousTestCase):
         holder.update({name: decision.task for name, decision in decisions.items() if decision.source != "idle"})
         for task in {decision.task for decision in decisions.values() if decision.source == "allocator"}:
             entry = candidates[task]
-            fleet = entry.economics.fleet_actions_per_24h
-            self.assertIsNotNone(fleet)
+            volume_cap = entry.economics.fleet_actions_per_24h
+            self.assertIsNotNone(volume_cap)
             bots_on_it = sum(1 for held in holder.values() if held == task)
-            self.assertLessEqual(bots_on_it * per_bot_daily_actions(entry), config.fleet_share * (fleet or 0))
+            self.assertLessEqual(bots_on_it * per_bot_daily_actions(entry), config.fleet_share * (volume_cap or 0))
 
-    @given(quotes_strategy, actions_strategy(), bots_strategy, limits_strategy, assignments_strategy, pins_strategy,
-           st.randoms(use_true_random=False))  # fmt: skip
-    def test_deterministic_whatever_the_order(
-        self,
-        quotes: dict[int, ItemQuote],
-        actions: list[Action],
-        bots: list[BotProfile],
-        limits: dict[str, dict[int, Optional[int]]],
-        assignments: list[Assignment],
-        pins: list[Pin],
-        shuffler: random.Random,
-    ) -> None:
-        entries = priced(actions, quotes)
+    @given(fleets, st.randoms(use_true_random=False))
+    def test_deterministic_whatever_the_order(self, fleet: Fleet, shuffler: random.Random) -> None:
+        bots, limits, assignments, pins = fleet.bots, fleet.limits, fleet.assignments, fleet.pins
+        entries = priced(fleet.actions, fleet.quotes)
         first = allocate(bots, entries, limits, assignments, pins, NOW, CONFIG)
         self.assertEqual(allocate(bots, entries, limits, assignments, pins, NOW, CONFIG), first)
         shuffled_bots, shuffled_entries = list(bots), list(entries)

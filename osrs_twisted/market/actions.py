@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any, Collection, Mapping, Optional
+from typing import Any, Callable, Collection, Mapping, Optional, TypeVar
 
 import attrs
 
@@ -50,6 +50,8 @@ MAX_ITEMS_PER_SIDE = 32
 MAX_ACTIONS = 10_000
 
 STARTER_RESOURCE = "starter_actions.json"
+
+T = TypeVar("T")
 
 _ACTION_FIELDS = (
     "name", "type", "params", "inputs", "outputs", "requirements", "actionsPerHour", "experience", "members",
@@ -292,21 +294,24 @@ def _parse_requirements(obj: Any, known_item_ids: Optional[Collection[int]], fie
         if skill in skills:
             raise FieldError(where, f"names {skill} twice")
         skills[skill] = expect_int(level, where, 1, MAX_LEVEL)
-    items: set[int] = set()
-    for index, value in enumerate(expect_list(body.get("items", []), field_path(field, "items"), MAX_ITEMS_PER_SIDE)):
-        where = field_path(field_path(field, "items"), index)
-        item_id = _parse_item_id(value, known_item_ids, where)
-        if item_id in items:
-            raise FieldError(where, f"{item_id} is listed twice")
-        items.add(item_id)
-    quests: set[str] = set()
-    for index, value in enumerate(expect_list(body.get("quests", []), field_path(field, "quests"), MAX_ITEMS_PER_SIDE)):
-        where = field_path(field_path(field, "quests"), index)
-        quest = expect_text(value, where, MAX_TEXT)
-        if quest in quests:
-            raise FieldError(where, f"{quest!r} is listed twice")
-        quests.add(quest)
-    return Requirements(dict(sorted(skills.items())), frozenset(items), frozenset(quests))
+    def parse_item(value: Any, where: str) -> int:
+        return _parse_item_id(value, known_item_ids, where)
+
+    items = _parse_set(body.get("items", []), field_path(field, "items"), parse_item)
+    quests = _parse_set(body.get("quests", []), field_path(field, "quests"), expect_text)
+    return Requirements(dict(sorted(skills.items())), items, quests)
+
+
+def _parse_set(obj: Any, field: str, parse_one: Callable[[Any, str], T]) -> frozenset[T]:
+    """A JSON array of distinct values, each read by ``parse_one(value, path)``."""
+    values: set[T] = set()
+    for index, entry in enumerate(expect_list(obj, field, MAX_ITEMS_PER_SIDE)):
+        where = field_path(field, index)
+        value = parse_one(entry, where)
+        if value in values:
+            raise FieldError(where, f"{value!r} is listed twice")
+        values.add(value)
+    return frozenset(values)
 
 
 def _parse_experience(obj: Any, field: str) -> Mapping[str, float]:

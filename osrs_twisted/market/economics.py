@@ -13,7 +13,7 @@ quantities); only ratios (gp per xp) are floats.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Optional
+from typing import Callable, Iterable, Mapping, Optional
 
 import attrs
 
@@ -85,34 +85,20 @@ def price_action(action: Action, quotes: Mapping[int, ItemQuote], now: int, stal
         item_tax = 0 if amount.item_id == COINS_ID else ge_tax(unit, amount.item_id)
         revenue += unit * amount.quantity
         tax += item_tax * amount.quantity
-    actions_per_4h, limit_reason = _limit_cap(action.inputs, quotes)
-    fleet, volume_reason = _volume_cap(action.inputs + action.outputs, quotes)
-    if price_reason is not None:
-        return ActionEconomics(
-            name=action.name,
-            cost=None,
-            revenue=None,
-            tax=None,
-            profit=None,
-            profit_per_hour=None,
-            gp_per_xp=None,
-            price_reason=price_reason,
-            actions_per_4h=actions_per_4h,
-            limit_reason=limit_reason,
-            fleet_actions_per_24h=fleet,
-            volume_reason=volume_reason,
-        )
+    actions_per_4h, limit_reason = _cap(action.inputs, quotes, _limit_of, "buy limit")
+    fleet, volume_reason = _cap(action.inputs + action.outputs, quotes, _volume_of, "24 h volume")
+    priced = price_reason is None
     profit = revenue - tax - cost
     xp = action.xp_per_action
     return ActionEconomics(
         name=action.name,
-        cost=cost,
-        revenue=revenue - tax,
-        tax=tax,
-        profit=profit,
-        profit_per_hour=profit * action.actions_per_hour,
-        gp_per_xp=round(profit / xp, RATIO_DECIMALS) if xp > 0 else None,
-        price_reason=None,
+        cost=cost if priced else None,
+        revenue=revenue - tax if priced else None,
+        tax=tax if priced else None,
+        profit=profit if priced else None,
+        profit_per_hour=profit * action.actions_per_hour if priced else None,
+        gp_per_xp=round(profit / xp, RATIO_DECIMALS) if priced and xp > 0 else None,
+        price_reason=price_reason,
         actions_per_4h=actions_per_4h,
         limit_reason=limit_reason,
         fleet_actions_per_24h=fleet,
@@ -150,29 +136,33 @@ def _unit_price(
     return price, None
 
 
-def _limit_cap(inputs: tuple[ItemAmount, ...], quotes: Mapping[int, ItemQuote]) -> tuple[Optional[int], Optional[str]]:
-    """Actions per 4 h one account's buy limits allow: the least of limit // quantity."""
-    caps: list[int] = []
-    for amount in inputs:
-        if amount.item_id == COINS_ID:
-            continue
-        quote = quotes.get(amount.item_id)
-        if quote is None or quote.limit is None:
-            return None, f"no buy limit for {describe_item(amount.item_id, quotes)}"
-        caps.append(quote.limit // amount.quantity)
-    return (min(caps) if caps else None), None
+def _limit_of(quote: ItemQuote) -> Optional[int]:
+    return quote.limit
 
 
-def _volume_cap(
-    amounts: tuple[ItemAmount, ...], quotes: Mapping[int, ItemQuote]
+def _volume_of(quote: ItemQuote) -> Optional[int]:
+    return quote.volume24h
+
+
+def _cap(
+    amounts: tuple[ItemAmount, ...],
+    quotes: Mapping[int, ItemQuote],
+    figure: Callable[[ItemQuote], Optional[int]],
+    what: str,
 ) -> tuple[Optional[int], Optional[str]]:
-    """Actions per 24 h the market carries: the least of volume // quantity over traded items."""
+    """The least of ``figure // quantity`` over the traded items, or the reason it is unknown.
+
+    With the buy limit over the inputs: actions one account may buy for per
+    4 h; with the 24 h volume over inputs and outputs: actions per day the
+    market carries. ``(None, None)`` when no item is traded.
+    """
     caps: list[int] = []
     for amount in amounts:
         if amount.item_id == COINS_ID:
             continue
         quote = quotes.get(amount.item_id)
-        if quote is None or quote.volume24h is None:
-            return None, f"no 24 h volume for {describe_item(amount.item_id, quotes)}"
-        caps.append(quote.volume24h // amount.quantity)
+        value = None if quote is None else figure(quote)
+        if value is None:
+            return None, f"no {what} for {describe_item(amount.item_id, quotes)}"
+        caps.append(value // amount.quantity)
     return (min(caps) if caps else None), None
