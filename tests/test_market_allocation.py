@@ -22,6 +22,7 @@ from osrs_twisted.market.allocation import (
     allocate,
     fleet_capacity,
     per_bot_daily_actions,
+    profile_from_heartbeat,
 )
 from osrs_twisted.market.economics import ItemQuote, price_action
 
@@ -220,6 +221,26 @@ class ContinuityTests(SynchronousTestCase):
     def test_duplicates_are_refused(self) -> None:
         self.assertRaises(ValueError, allocate, [bot("b1"), bot("b1")], ACTIONS, {}, [], [], NOW, CONFIG)
         self.assertRaises(ValueError, allocate, [bot("b1")], ACTIONS + ACTIONS[:1], {}, [], [], NOW, CONFIG)
+
+
+class HeartbeatProfileTests(SynchronousTestCase):
+    def test_reads_the_fields_a_bot_sends(self) -> None:
+        heartbeat = {
+            "instanceId": "b1", "account": "alice", "skills": {"Herblore": 31, "smithing": 40, "sailing": 5},
+            "quests": ["Druidic Ritual"], "items": [946], "members": True, "task": "IDLE",
+        }  # fmt: skip
+        self.assertEqual(
+            profile_from_heartbeat("b1", heartbeat),
+            BotProfile("b1", "alice", {"herblore": 31, "smithing": 40}, frozenset({"Druidic Ritual"}),
+                       frozenset({946}), True),
+        )  # fmt: skip
+
+    def test_wrong_shapes_are_ignored(self) -> None:
+        heartbeat = {"account": "", "skills": {"herblore": "31", "magic": True, "mining": 5},
+                     "quests": "Druidic Ritual", "items": [946, "knife", True], "members": "yes"}  # fmt: skip
+        expected = BotProfile("b1", "b1", {"mining": 5}, frozenset(), frozenset({946}))
+        self.assertEqual(profile_from_heartbeat("b1", heartbeat), expected)
+        self.assertEqual(profile_from_heartbeat("b1", {}), BotProfile("b1", "b1"))
 
 
 # Random fleets: a few raw items (1-4) each turned into a product (11-14), with

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Literal, Mapping, Optional, Sequence
 
 import attrs
 
-from osrs_twisted.market.actions import COINS_ID, Action
+from osrs_twisted.market.actions import COINS_ID, SKILLS, Action
 from osrs_twisted.market.economics import ActionEconomics
 
 IDLE_TASK = "IDLE"
@@ -83,6 +83,34 @@ class BotProfile:
     quests: frozenset[str] = frozenset()
     items: frozenset[int] = frozenset()
     members: bool = False
+
+
+def profile_from_heartbeat(instance_id: str, heartbeat: Mapping[str, Any]) -> BotProfile:
+    """What a bot's latest heartbeat says about it, read leniently.
+
+    Heartbeats keep whatever a bot sends, so a field of the wrong shape is
+    ignored rather than refused: ``account`` (string; the instance id when
+    absent), ``skills`` (object skill → level, case-insensitive, unknown
+    skills dropped), ``quests`` (array of completed quest names), ``items``
+    (array of owned item ids) and ``members`` (boolean).
+    """
+    account = heartbeat.get("account")
+    skills = heartbeat.get("skills")
+    levels = {
+        name.lower(): level
+        for name, level in (skills.items() if isinstance(skills, dict) else ())
+        if isinstance(name, str) and name.lower() in SKILLS and type(level) is int
+    }
+    quests = heartbeat.get("quests")
+    items = heartbeat.get("items")
+    return BotProfile(
+        instance_id=instance_id,
+        account=account if isinstance(account, str) and account else instance_id,
+        skills=levels,
+        quests=frozenset(q for q in quests if isinstance(q, str)) if isinstance(quests, list) else frozenset(),
+        items=frozenset(i for i in items if type(i) is int) if isinstance(items, list) else frozenset(),
+        members=heartbeat.get("members") is True,
+    )
 
 
 @attrs.frozen
