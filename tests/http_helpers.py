@@ -1,28 +1,37 @@
-"""Shared fixtures of the HTTP tests: a filled store, the API over StubTreq,
-and a real loopback server for the body-limit tests."""
+"""Shared fixtures of the HTTP tests: the shared rows, the API driven in
+memory through StubTreq over the in-memory store (synchronous: no reactor to
+wait for), and the API served over real loopback for the integration tests
+on real SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import functools
 import gzip
 import os
-from typing import Any, Awaitable, Callable, Mapping, Optional, TypeVar
+from typing import Any, Generic, Mapping, Optional, TypeVar
 
+import attrs
 import orjson
+import treq
 from treq.testing import StubTreq
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, ensureDeferred
-from twisted.internet.task import Clock, deferLater
+from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTCP, IReactorTime
+from twisted.internet.task import Clock
 from twisted.python.failure import Failure
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.client import HTTPConnectionPool
+from twisted.web.http_headers import Headers
 
 from osrs_twisted.health import HealthRegistry
 from osrs_twisted.http.api import DEFAULT_SETTINGS, HttpApi, HttpSettings
+from osrs_twisted.http.site import ApiSite
 from osrs_twisted.market.catalog import Catalog
 from osrs_twisted.policy import ModelRegistry
 from osrs_twisted.records import Item, LatestPrice, PriceBucket
 from osrs_twisted.store.factory import open_store
 from osrs_twisted.store.interface import IStore
+from tests.store_helpers import memory_store
 
 T = TypeVar("T")
 
@@ -30,21 +39,11 @@ T = TypeVar("T")
 NOW = 1_733_000_000
 DAY = 86_400
 
-#: How long a test waits for a response or a refresh before failing.
-DEADLINE = 10.0
-
-#: trial's own bound on each HTTP test.
+#: trial's own bound on each real-reactor HTTP test.
 TEST_TIMEOUT = 30
 
-
-def deferred_test(f: Callable[..., Awaitable[T]]) -> Callable[..., "Deferred[T]"]:
-    """Let a trial test be an ``async def`` (trial waits on Deferreds only)."""
-
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> "Deferred[T]":
-        return ensureDeferred(f(*args, **kwargs))  # type: ignore[arg-type]
-
-    return wrapper
+#: The real reactor, for the loopback integration tests.
+REAL_REACTOR: Any = reactor
 
 
 def item(
@@ -102,20 +101,47 @@ BUCKETS = [
 ]
 
 
-async def start_store(test: TestCase, url: Optional[str] = None) -> IStore:
-    """A started store (SQLite on a temporary file unless ``url``), stopped at cleanup."""
+async def start_store(test: SynchronousTestCase, url: Optional[str] = None) -> IStore:
+    """A started real store (SQLite on a temporary file unless ``url``) on the
+    real reactor, stopped at cleanup."""
     if url is None:
         url = "sqlite:///" + os.path.abspath(test.mktemp()) + ".sqlite3"
-    store = open_store(url, reactor)  # type: ignore[arg-type]
+    store = open_store(url, REAL_REACTOR)
     await store.start()
     test.addCleanup(store.stop)
     return store
 
 
-async def fill(store: IStore) -> None:
+def fill(store: IStore) -> "Deferred[None]":
+    """Write the shared rows; already fired on the in-memory store."""
+    return Deferred.fromCoroutine(_fill(store))
+
+
+async def _fill(store: IStore) -> None:
     await store.upsert_items(ITEMS)
     await store.upsert_latest_prices(PRICES)
     await store.upsert_buckets(BUCKETS)
+
+
+def filled_store(clock: Optional[IReactorTime] = None) -> IStore:
+    """An in-memory store holding the shared rows."""
+    store = memory_store(clock)
+    fired(fill(store))
+    return store
+
+
+def fired(d: "Deferred[T]") -> T:
+    """The result of ``d``, which must have fired already (a test's
+    ``successResultOf``, usable outside a test method)."""
+    outcome: list[Any] = []
+    d.addBoth(outcome.append)
+    if not outcome:
+        d.cancel()
+        raise AssertionError(f"{d!r} has not fired: something waits on a real reactor")
+    if isinstance(outcome[0], Failure):
+        outcome[0].raiseException()
+    result: T = outcome[0]
+    return result
 
 
 def now_clock(now: int = NOW) -> Clock:
@@ -124,67 +150,32 @@ def now_clock(now: int = NOW) -> Clock:
     return clock
 
 
-async def start_catalog(test: TestCase, store: IStore, clock: Clock) -> Catalog:
+def start_catalog(test: SynchronousTestCase, store: IStore, clock: IReactorTime) -> "Deferred[Catalog]":
+    """A started catalog, stopped at cleanup; fires once its first load was
+    tried (at once on the in-memory store)."""
     catalog = Catalog(store, clock)
     catalog.startService()
     test.addCleanup(catalog.stopService)
-    await catalog.whenLoaded()
-    return catalog
+    return catalog.whenLoaded().addCallback(lambda _: catalog)
 
 
-class ApiClient:
-    """The API driven in memory through StubTreq, pumped until each async
-    route (one that waits on the store's thread) has answered."""
-
-    def __init__(self, api: HttpApi) -> None:
-        self.api = api
-        self.stub = StubTreq(api.resource())
-
-    async def _settle(self, d: "Deferred[T]") -> T:
-        outcome: list[Any] = []
-        d.addBoth(lambda result: outcome.append(result))
-        waited = 0.0
-        while not outcome:
-            if waited > DEADLINE:
-                d.cancel()
-                raise AssertionError("no response within the deadline")
-            await deferLater(reactor, 0.002, lambda: None)  # type: ignore[arg-type]
-            waited += 0.002
-            self.stub.flush()
-        if isinstance(outcome[0], Failure):
-            outcome[0].raiseException()
-        result: T = outcome[0]
-        return result
-
-    async def request(
-        self, method: str, path: str, body: Optional[bytes] = None, headers: Optional[Mapping[str, str]] = None
-    ) -> "Reply":
-        url = "http://osrs.test" + path
-        response = await self._settle(
-            self.stub.request(method, url, data=body, headers=dict(headers or {}))
-        )
-        content = await self._settle(self.stub.content(response))
-        return Reply(response.code, response.headers, content)
-
-    async def get(self, path: str) -> "Reply":
-        return await self.request("GET", path)
-
-    async def post_json(self, path: str, payload: Any, gzipped: bool = False) -> "Reply":
-        body = orjson.dumps(payload)
-        headers = {"Content-Type": "application/json"}
-        if gzipped:
-            body = gzip.compress(body)
-            headers["Content-Encoding"] = "gzip"
-        return await self.request("POST", path, body, headers)
+def json_body(payload: Any, gzipped: bool = False) -> tuple[bytes, dict[str, str]]:
+    """A JSON request body and its headers, gzip-encoded if asked."""
+    body = orjson.dumps(payload)
+    headers = {"Content-Type": "application/json"}
+    if gzipped:
+        body = gzip.compress(body)
+        headers["Content-Encoding"] = "gzip"
+    return body, headers
 
 
+@attrs.frozen
 class Reply:
     """A response's status, headers and body, decoded as JSON on demand."""
 
-    def __init__(self, code: int, headers: Any, content: bytes) -> None:
-        self.code = code
-        self.headers = headers
-        self.content = content
+    code: int
+    headers: Headers
+    content: bytes
 
     @property
     def json(self) -> Any:
@@ -195,19 +186,103 @@ class Reply:
         return None if not values else str(values[0])
 
 
-async def make_client(
-    test: TestCase,
+R = TypeVar("R")
+
+
+class _Requests(Generic[R]):
+    """The request shorthands over one ``request``: ``R`` is a ``Reply``
+    in memory, a ``Deferred`` of one over loopback."""
+
+    def request(
+        self, method: str, path: str, body: Optional[bytes] = None, headers: Optional[Mapping[str, str]] = None
+    ) -> R:
+        raise NotImplementedError
+
+    def get(self, path: str) -> R:
+        return self.request("GET", path)
+
+    def post_json(self, path: str, payload: Any, gzipped: bool = False) -> R:
+        return self.request("POST", path, *json_body(payload, gzipped))
+
+
+class ApiClient(_Requests[Reply]):
+    """The API driven in memory through StubTreq. Over the in-memory store
+    (or none) every route answers synchronously, so each call returns the
+    reply itself."""
+
+    def __init__(self, api: HttpApi) -> None:
+        self.api = api
+        self.stub = StubTreq(api.resource())
+
+    def _now(self, d: "Deferred[T]") -> T:
+        self.stub.flush()
+        return fired(d)
+
+    def request(
+        self, method: str, path: str, body: Optional[bytes] = None, headers: Optional[Mapping[str, str]] = None
+    ) -> Reply:
+        response = self._now(self.stub.request(method, "http://osrs.test" + path, data=body, headers=dict(headers or {})))
+        return Reply(response.code, response.headers, self._now(self.stub.content(response)))
+
+
+def make_client(
+    test: SynchronousTestCase,
     store: Optional[IStore] = None,
     clock: Optional[Clock] = None,
     settings: HttpSettings = DEFAULT_SETTINGS,
     models: Optional[ModelRegistry] = None,
     filled: bool = True,
 ) -> ApiClient:
-    """The API over a started, filled SQLite store and a loaded catalog."""
+    """The API in memory over a loaded catalog of ``store`` (an in-memory one
+    unless given; with ``filled``, the shared rows are written first)."""
+    clock = clock or now_clock()
     if store is None:
-        store = await start_store(test)
+        store = memory_store(clock)
     if filled:
-        await fill(store)
+        fired(fill(store))
+    catalog = fired(start_catalog(test, store, clock))
+    return ApiClient(HttpApi(HealthRegistry(), clock, settings, store=store, models=models, catalog=catalog))
+
+
+class LoopbackClient(_Requests["Deferred[Reply]"]):
+    """The API served by ``ApiSite`` on 127.0.0.1 of the real reactor, asked
+    with treq over a connection pool of its own."""
+
+    def __init__(self, api: HttpApi, url: str, pool: HTTPConnectionPool) -> None:
+        self.api = api
+        self.url = url
+        self.pool = pool
+
+    def request(
+        self, method: str, path: str, body: Optional[bytes] = None, headers: Optional[Mapping[str, str]] = None
+    ) -> "Deferred[Reply]":
+        return Deferred.fromCoroutine(self._request(method, path, body, dict(headers or {})))
+
+    async def _request(self, method: str, path: str, body: Optional[bytes], headers: dict[str, str]) -> Reply:
+        response = await treq.request(method, self.url + path, data=body, headers=headers, pool=self.pool)
+        return Reply(response.code, response.headers, await treq.content(response))
+
+    def post(self, path: str, data: Any, headers: Mapping[str, str]) -> "Deferred[Reply]":
+        """A body of any kind treq sends (bytes, or a producer: chunked)."""
+        return Deferred.fromCoroutine(self._request("POST", path, data, dict(headers)))
+
+
+async def serve_api(
+    test: SynchronousTestCase,
+    store: IStore,
+    clock: Optional[Clock] = None,
+    settings: HttpSettings = DEFAULT_SETTINGS,
+) -> LoopbackClient:
+    """The API over ``store`` and a loaded catalog, listening on an ephemeral
+    loopback port of the real reactor; port and pool closed at cleanup."""
     clock = clock or now_clock()
     catalog = await start_catalog(test, store, clock)
-    return ApiClient(HttpApi(HealthRegistry(), clock, settings, store=store, models=models, catalog=catalog))
+    api = HttpApi(HealthRegistry(), clock, settings, store=store, catalog=catalog)
+    tcp: IReactorTCP = REAL_REACTOR
+    port = tcp.listenTCP(0, ApiSite(api.resource(), settings.max_body_bytes), interface="127.0.0.1")
+    test.addCleanup(port.stopListening)
+    pool = HTTPConnectionPool(REAL_REACTOR)
+    test.addCleanup(pool.closeCachedConnections)
+    address = port.getHost()
+    assert isinstance(address, IPv4Address)
+    return LoopbackClient(api, f"http://127.0.0.1:{address.port}", pool)

@@ -1,5 +1,6 @@
 """``GET /bots`` and ``GET /bots/{instanceId}`` over heartbeats posted to
-``/healthcheck``, on SQLite and PostgreSQL."""
+``/healthcheck``: the API served over real loopback on real SQLite and real
+PostgreSQL (the integration tests of the HTTP API on each backend)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Optional
 from twisted.trial.unittest import TestCase
 
 from tests import pgserver
-from tests.http_helpers import NOW, TEST_TIMEOUT, ApiClient, deferred_test, make_client, now_clock, start_store
+from tests.http_helpers import NOW, TEST_TIMEOUT, now_clock, serve_api, start_store
 
 
 class BotRoundTrip:
@@ -19,11 +20,11 @@ class BotRoundTrip:
     def database_url(self) -> Optional[str]:
         return None
 
-    @deferred_test
-    async def test_round_trip(self: TestCase) -> None:  # type: ignore[misc]
+    async def test_round_trip(self) -> None:
+        assert isinstance(self, TestCase)
         clock = now_clock()
-        store = await start_store(self, self.database_url())  # type: ignore[attr-defined]
-        client: ApiClient = await make_client(self, store=store, clock=clock, filled=False)
+        store = await start_store(self, self.database_url())
+        client = await serve_api(self, store, clock)
         self.assertEqual((await client.post_json("/healthcheck", {"instanceId": "bot-1", "hp": 10})).code, 200)
         clock.advance(5)
         await client.post_json("/healthcheck", {"instanceId": "bot-2", "task": "mining", "extra": {"a": [1]}})

@@ -7,10 +7,10 @@ import re
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from osrs_twisted.policy import load_registry
-from tests.http_helpers import NOW, TEST_TIMEOUT, ApiClient, deferred_test, make_client
+from tests.http_helpers import NOW, ApiClient, make_client
 
 
 def template(path: str) -> str:
@@ -24,20 +24,17 @@ def response_schema(doc: dict[str, Any], path: str, method: str, status: int) ->
     return schema
 
 
-class OpenApiTests(TestCase):
-    timeout = TEST_TIMEOUT
-
-    async def document(self, client: ApiClient) -> dict[str, Any]:
-        reply = await client.get("/openapi.json")
+class OpenApiTests(SynchronousTestCase):
+    def document(self, client: ApiClient) -> dict[str, Any]:
+        reply = client.get("/openapi.json")
         self.assertEqual(reply.code, 200)
         doc: dict[str, Any] = reply.json
         self.assertEqual(doc["openapi"], "3.1.0")
         return doc
 
-    @deferred_test
-    async def test_every_route_is_documented(self) -> None:
-        client = await make_client(self)
-        doc = await self.document(client)
+    def test_every_route_is_documented(self) -> None:
+        client = make_client(self)
+        doc = self.document(client)
         documented = {(template(path), method.upper()) for path, ops in doc["paths"].items() for method in ops}
         for rule in client.api.app.url_map.iter_rules():
             for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
@@ -45,19 +42,17 @@ class OpenApiTests(TestCase):
         for path in ("/tasks", "/tasks/runs", "/tasks/runs/{runId}", "/tasks/{job}/run", "/health", "/health/live"):
             self.assertIn(path, doc["paths"])
 
-    @deferred_test
-    async def test_every_schema_reference_resolves(self) -> None:
-        doc = await self.document(await make_client(self))
+    def test_every_schema_reference_resolves(self) -> None:
+        doc = self.document(make_client(self))
         Draft202012Validator.check_schema({"$defs": doc["components"]["schemas"]})
         references = set(re.findall(r'"#/components/schemas/([A-Za-z]+)"', str(doc).replace("'", '"')))
         self.assertTrue(references)
         self.assertLessEqual(references, set(doc["components"]["schemas"]))
 
-    @deferred_test
-    async def test_real_responses_match_their_schemas(self) -> None:
-        client = await make_client(self, models=load_registry(None, [], demo=True))
-        doc = await self.document(client)
-        await client.post_json("/healthcheck", {"instanceId": "bot-1", "hp": 5, "xpGained": {"magic": 3}})
+    def test_real_responses_match_their_schemas(self) -> None:
+        client = make_client(self, models=load_registry(None, [], demo=True))
+        doc = self.document(client)
+        client.post_json("/healthcheck", {"instanceId": "bot-1", "hp": 5, "xpGained": {"magic": 3}})
         cases: list[tuple[str, str, str, int, Any]] = [
             ("/health", "GET", "/health", 200, None),
             ("/health/live", "GET", "/health/live", 200, None),
@@ -87,9 +82,9 @@ class OpenApiTests(TestCase):
         ]
         for path, method, url, status, payload in cases:
             if payload is None:
-                reply = await client.request(method, url)
+                reply = client.request(method, url)
             else:
-                reply = await client.post_json(url, payload)
+                reply = client.post_json(url, payload)
             self.assertEqual(reply.code, status, url)
             schema = {**response_schema(doc, path, method, status), "components": doc["components"]}
             errors = [e.message for e in Draft202012Validator(schema).iter_errors(reply.json)]
@@ -100,18 +95,14 @@ class OpenApiTests(TestCase):
         self.assertFalse(validator.is_valid({"instanceId": "b", "hp": "full"}))
 
 
-class ModelsTests(TestCase):
-    timeout = TEST_TIMEOUT
-
-    @deferred_test
-    async def test_models_document(self) -> None:
-        client = await make_client(self, models=load_registry(None, [], demo=True))
-        body = (await client.get("/models/")).json
+class ModelsTests(SynchronousTestCase):
+    def test_models_document(self) -> None:
+        client = make_client(self, models=load_registry(None, [], demo=True))
+        body = client.get("/models/").json
         self.assertEqual(body["default"], "demo")
         self.assertEqual(sorted(m["name"] for m in body["models"]), ["demo", "noop"])
         self.assertEqual(body["skipped"], [])
 
-    @deferred_test
-    async def test_no_registry(self) -> None:
-        client = await make_client(self, filled=False)
-        self.assertEqual((await client.get("/models")).json, {"default": None, "models": [], "skipped": []})
+    def test_no_registry(self) -> None:
+        client = make_client(self, filled=False)
+        self.assertEqual(client.get("/models").json, {"default": None, "models": [], "skipped": []})

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-from treq.testing import StubTreq
 from twisted.application.service import IServiceCollection, IServiceMaker, Service
-from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock, deferLater
 from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.plugin import getPlugins
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from osrs_twisted import tap
@@ -21,6 +20,7 @@ from osrs_twisted.jobs.scheduler import Job, JobScheduler
 from osrs_twisted.options import Options
 from osrs_twisted.service import OsrsService, StartupError, makeService
 from osrs_twisted.stopping import IBoundedStop
+from tests.http_helpers import ApiClient
 from tests.jobs_helpers import T0, RunsStore, StubbornJob
 
 
@@ -217,53 +217,48 @@ class StopSharesTests(StopTestCase):
         self.assertEqual(shares[0], ("a", 2 / 3))
 
 
-class HealthRouteTests(TestCase):
-    """``/health`` through StubTreq: each component's own check decides."""
+class HealthRouteTests(SynchronousTestCase):
+    """``/health`` in memory: each component's own check decides."""
 
-    def client(self, checks: dict[str, Check]) -> StubTreq:
+    def client(self, checks: dict[str, Check]) -> ApiClient:
         registry = HealthRegistry()
         for name, check in checks.items():
             registry.register(name, lambda check=check: check)
-        return StubTreq(HttpApi(registry, MemoryReactorClock()).resource())
+        return ApiClient(HttpApi(registry, MemoryReactorClock()))
 
-    @inlineCallbacks
-    def test_ok(self) -> Any:
-        treq = self.client({"store": Check("ok", "fine"), "models": Check("ok", "2 loaded", {"loaded": ["a"]})})
-        response = yield treq.get("http://x/health")
+    def test_ok(self) -> None:
+        client = self.client({"store": Check("ok", "fine"), "models": Check("ok", "2 loaded", {"loaded": ["a"]})})
+        response = client.get("/health")
         self.assertEqual(response.code, 200)
-        body = yield response.json()
+        body = response.json
         self.assertEqual(body["status"], "ok")
         self.assertEqual(body["checks"]["models"], {"status": "ok", "detail": "2 loaded", "loaded": ["a"]})
         self.assertIn("version", body)
 
-    @inlineCallbacks
-    def test_degraded_is_200(self) -> Any:
-        treq = self.client({"store": Check("ok", "fine"), "jobs": Check("degraded", "sync_latest failed")})
-        response = yield treq.get("http://x/health")
+    def test_degraded_is_200(self) -> None:
+        client = self.client({"store": Check("ok", "fine"), "jobs": Check("degraded", "sync_latest failed")})
+        response = client.get("/health")
         self.assertEqual(response.code, 200)
-        self.assertEqual((yield response.json())["status"], "degraded")
+        self.assertEqual(response.json["status"], "degraded")
 
-    @inlineCallbacks
-    def test_failing_is_503(self) -> Any:
-        treq = self.client({"store": Check("failing", "connection refused"), "jobs": Check("ok", "")})
-        response = yield treq.get("http://x/health")
+    def test_failing_is_503(self) -> None:
+        client = self.client({"store": Check("failing", "connection refused"), "jobs": Check("ok", "")})
+        response = client.get("/health")
         self.assertEqual(response.code, 503)
-        body = yield response.json()
+        body = response.json
         self.assertEqual((body["status"], body["checks"]["store"]["detail"]), ("failing", "connection refused"))
 
-    @inlineCallbacks
-    def test_live(self) -> Any:
-        treq = self.client({"store": Check("failing", "down")})
-        response = yield treq.get("http://x/health/live/")
+    def test_live(self) -> None:
+        client = self.client({"store": Check("failing", "down")})
+        response = client.get("/health/live/")
         self.assertEqual(response.code, 200)
 
-    @inlineCallbacks
-    def test_json_404_and_405(self) -> Any:
-        treq = self.client({})
-        response = yield treq.get("http://x/nowhere")
+    def test_json_404_and_405(self) -> None:
+        client = self.client({})
+        response = client.get("/nowhere")
         self.assertEqual(response.code, 404)
-        self.assertEqual((yield response.json())["code"], "not_found")
-        response = yield treq.post("http://x/health")
+        self.assertEqual(response.json["code"], "not_found")
+        response = client.request("POST", "/health")
         self.assertEqual(response.code, 405)
         self.assertIn("GET", response.headers.getRawHeaders("Allow")[0])
-        self.assertEqual((yield response.json())["code"], "method_not_allowed")
+        self.assertEqual(response.json["code"], "method_not_allowed")
