@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.client import HTTPConnectionPool
 from twisted.web.http_headers import Headers
+from twisted.web.resource import IResource
 
 from osrs_twisted.health import HealthRegistry
 from osrs_twisted.http.api import DEFAULT_SETTINGS, HttpApi, HttpSettings
@@ -208,11 +209,12 @@ class _Requests(Generic[R]):
 class ApiClient(_Requests[Reply]):
     """The API driven in memory through StubTreq. Over the in-memory store
     (or none) every route answers synchronously, so each call returns the
-    reply itself."""
+    reply itself. ``resource`` (the API's own by default) lets a wrapper
+    stand in front of it."""
 
-    def __init__(self, api: HttpApi) -> None:
+    def __init__(self, api: HttpApi, resource: Optional[IResource] = None) -> None:
         self.api = api
-        self.stub = StubTreq(api.resource())
+        self.stub = StubTreq(api.resource() if resource is None else resource)
 
     def _now(self, d: "Deferred[T]") -> T:
         self.stub.flush()
@@ -221,7 +223,8 @@ class ApiClient(_Requests[Reply]):
     def request(
         self, method: str, path: str, body: Optional[bytes] = None, headers: Optional[Mapping[str, str]] = None
     ) -> Reply:
-        response = self._now(self.stub.request(method, "http://osrs.test" + path, data=body, headers=dict(headers or {})))
+        sent = self.stub.request(method, "http://osrs.test" + path, data=body, headers=dict(headers or {}))
+        response = self._now(sent)
         return Reply(response.code, response.headers, self._now(self.stub.content(response)))
 
 

@@ -1,12 +1,12 @@
-"""Shared pieces of the jobs tests: stores on both backends, the fake Wiki on
-real loopback, controllable fake jobs, and waiting on a scheduler whose
-clock is a ``Clock`` while its store answers on the real reactor."""
+"""Shared pieces of the jobs tests: real stores on both backends, the fake
+Wiki on real loopback, controllable fake jobs, and a scheduler on a
+``Clock`` (over the in-memory store, a test is driven by the Clock alone)."""
 
 from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import attrs
 from twisted.internet import reactor
@@ -147,22 +147,16 @@ def scheduler(
     return service
 
 
-async def record_success(store: IStore, job: str, interval: int, now: int) -> None:
-    """A succeeded scheduled run of ``job`` in the slot of ``now``."""
+def record_success(store: IStore, job: str, interval: int, now: int) -> Deferred[None]:
+    """A succeeded scheduled run of ``job`` in the slot of ``now`` (already
+    fired on the in-memory store)."""
+    return Deferred.fromCoroutine(_record_success(store, job, interval, now))
+
+
+async def _record_success(store: IStore, job: str, interval: int, now: int) -> None:
     run = await store.claim_scheduled_run(job, now - now % interval, "earlier:1:0000", now, 60)
     assert run is not None
     await store.finish_run(run.id, "succeeded", now, 5, None, {"rows": 0})
-
-
-async def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> None:
-    """Poll the real reactor until ``condition()`` holds (a job reached past
-    its store calls), failing after ``seconds``."""
-    waited = 0.0
-    while not condition():
-        if waited >= seconds:
-            raise AssertionError(f"condition not met within {seconds}s")
-        await deferLater(reactor, 0.005)
-        waited += 0.005
 
 
 @attrs.define

@@ -10,11 +10,9 @@ import signal
 import socket
 import subprocess
 import sys
-from typing import Any
 
 import treq
 from twisted.internet import reactor
-from twisted.internet.defer import inlineCallbacks
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import deferLater
@@ -41,8 +39,7 @@ class _LineClient(Protocol):
 class TwistOsrsTests(TestCase):
     timeout = 120
 
-    @inlineCallbacks
-    def test_serves_and_stops_on_sigterm(self) -> Any:
+    async def test_serves_and_stops_on_sigterm(self) -> None:
         http_port, tcp_port = free_port(), free_port()
         workdir = self.mktemp()
         os.makedirs(workdir)
@@ -62,11 +59,11 @@ class TwistOsrsTests(TestCase):
             if process.poll() is not None:
                 self.fail(f"server exited early: {process.stdout.read().decode()}")  # type: ignore[union-attr]
             try:
-                response = yield treq.get(f"http://127.0.0.1:{http_port}/health", pool=pool)
-                body = yield response.json()
+                response = await treq.get(f"http://127.0.0.1:{http_port}/health", pool=pool)
+                body = await response.json()
                 break
             except Exception:
-                yield deferLater(reactor, 0.1, lambda: None)
+                await deferLater(reactor, 0.1)
         self.assertIsNotNone(body, "the server never answered /health")
         self.assertEqual(response.code, 200)
         self.assertEqual(body["status"], "degraded", "only built-in models are loaded")
@@ -74,14 +71,14 @@ class TwistOsrsTests(TestCase):
         self.assertIn("demo", body["checks"]["models"]["loaded"])
 
         client = _LineClient()
-        yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", tcp_port), client)
+        await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", tcp_port), client)
         request = {"model": "demo", "obs": [[0.0] * 176], "actionMasks": [[True] * n for n in NHENV_HEAD_SIZES],
                    "deterministic": True, "id": 1}
         client.transport.write(json.dumps(request).encode() + b"\n")  # type: ignore[union-attr]
         for _ in range(100):
             if client.data.endswith(b"\n"):
                 break
-            yield deferLater(reactor, 0.05, lambda: None)
+            await deferLater(reactor, 0.05)
         reply = json.loads(client.data)
         self.assertEqual(len(reply["action"]), len(NHENV_HEAD_SIZES))
         self.assertEqual(reply["id"], 1)

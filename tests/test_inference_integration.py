@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
+from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.task import deferLater
 from twisted.protocols.basic import LineReceiver
@@ -68,12 +68,11 @@ class LoopbackTests(TestCase):
         endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", self.port)
         return connectProtocol(endpoint, client).addCallback(lambda _: client.done)
 
-    @inlineCallbacks
-    def test_reference_cases_from_several_connections(self) -> Any:
+    async def test_reference_cases_from_several_connections(self) -> None:
         cases = reference_cases()
         groups = [cases[index::4] for index in range(4)]
         endings = [b"\n", b"\r\n", b"\n", b"\r\n"]
-        results = yield gatherResults([
+        results = await gatherResults([
             self.connect([json.dumps({**case["request"], "id": n}).encode() for n, case in enumerate(group)], ending)
             for group, ending in zip(groups, endings, strict=True)
         ])
@@ -86,12 +85,11 @@ class LoopbackTests(TestCase):
         self.assertEqual(metrics.replies, len(cases))
         self.assertLess(metrics.batches.count, len(cases), "pipelined requests were batched")
 
-    @inlineCallbacks
-    def test_bad_request_among_good_ones(self) -> Any:
+    async def test_bad_request_among_good_ones(self) -> None:
         case = reference_cases()[0]["request"]
         good = json.dumps(case).encode()
         wrong = json.dumps({**case, "actionMasks": case["actionMasks"][:-1]}).encode()
-        replies = yield self.connect([good, wrong, b"not json", good])
+        replies = await self.connect([good, wrong, b"not json", good])
         self.assertEqual([sorted(r)[:2] for r in replies][0], ["action", "entropy"])
         self.assertEqual(replies[1]["code"], "bad_request")
         self.assertIn("actionMasks has 39 entries in total; model MyTrainedNh needs 45", replies[1]["error"])
@@ -113,8 +111,7 @@ class _Silent(LineReceiver):
 class NonReadingClientTests(TestCase):
     timeout = 60
 
-    @inlineCallbacks
-    def test_client_that_never_reads_is_paused(self) -> Any:
+    async def test_client_that_never_reads_is_paused(self) -> None:
         metrics = InferenceMetrics()
         batcher = Batcher(SynchronousPool().run_batch, reactor, metrics, 256, 8192)
         factory = InferenceFactory(FakeModels({"m": FakeModel("m")}, "m"), batcher, metrics, 4096, 64)
@@ -126,19 +123,18 @@ class NonReadingClientTests(TestCase):
 
         requests = 300_000
         client = _Silent((request(1) + b"\n") * requests)
-        protocol = yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port), client)
+        protocol = await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port), client)
 
-        @inlineCallbacks
-        def disconnect() -> Any:
+        async def disconnect() -> None:
             protocol.transport.abortConnection()
             for _ in range(100):
                 if metrics.connections == 0:
                     break
-                yield deferLater(reactor, 0.02, lambda: None)
+                await deferLater(reactor, 0.02)
 
         self.addCleanup(disconnect)
         for _ in range(100):
-            yield deferLater(reactor, 0.05, lambda: None)
+            await deferLater(reactor, 0.05)
             if servers and servers[0].paused and metrics.replies == metrics.requests:
                 break
         [server] = servers

@@ -1,4 +1,4 @@
-"""The scheduler on a Clock with a real SQLite store and fake jobs."""
+"""The scheduler on a Clock with the in-memory store and fake jobs."""
 
 from __future__ import annotations
 
@@ -8,105 +8,103 @@ from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.task import Clock
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import LogLevel, globalLogPublisher
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from osrs_twisted.jobs.scheduler import Job, JobScheduler, SchedulerStopped, UnknownJob
 from osrs_twisted.records import JobRun
 from osrs_twisted.store.interface import IStore, RunInProgress
-from tests.jobs_helpers import T0, FakeJob, RunsStore, StubbornJob, record_success, scheduler, sqlite_store, wait_for
+from tests.jobs_helpers import T0, FakeJob, RunsStore, StubbornJob, record_success, scheduler
+from tests.store_helpers import memory_store
 
 
-class SchedulerTestCase(TestCase):
-    """A Clock at ``T0`` and an empty SQLite store."""
+class SchedulerTestCase(SynchronousTestCase):
+    """A Clock at ``T0`` and an empty in-memory store: every store call has
+    answered by the time it returns, so a test is driven by the Clock alone."""
 
-    async def asyncSetUp(self) -> None:
+    def setUp(self) -> None:
         self.clock = Clock()
         self.clock.advance(T0)
-        self.store: IStore = await sqlite_store(self)
+        self.store: IStore = memory_store(self.clock)
 
-    def setUp(self) -> Deferred[None]:  # type: ignore[override]
-        return Deferred.fromCoroutine(self.asyncSetUp())
-
-    async def started(self, *jobs: Job, fresh: bool = True, **kwargs: Any) -> JobScheduler:
+    def started(self, *jobs: Job, fresh: bool = True, **kwargs: Any) -> JobScheduler:
         """A started scheduler past its start-up catch-up; with ``fresh``
         every job has just succeeded, so nothing catches up."""
         if fresh:
             for job in jobs:
                 if job.enabled:
-                    await record_success(self.store, job.name, job.interval, T0)
+                    self.successResultOf(record_success(self.store, job.name, job.interval, T0))
         service = scheduler(self, self.store, self.clock, jobs, **kwargs)
         service.startService()
-        await service.wait_idle()
+        self.successResultOf(service.wait_idle())
         return service
 
-    async def tick(self, service: JobScheduler, seconds: float) -> None:
+    def tick(self, service: JobScheduler, seconds: float) -> None:
         self.clock.advance(seconds)
-        await service.wait_idle()
+        self.successResultOf(service.wait_idle())
 
-    async def runs(self, job: str) -> list[JobRun]:
+    def runs(self, job: str) -> list[JobRun]:
         """This test's runs of ``job`` (not the seeded ones), oldest first."""
-        runs = await self.store.list_runs(job, None, 100)
+        runs = self.successResultOf(self.store.list_runs(job, None, 100))
         return [run for run in reversed(runs) if run.owner != "earlier:1:0000"]
 
 
 class CadenceTests(SchedulerTestCase):
-    async def test_runs_every_interval_in_its_own_slot(self) -> None:
+    def test_runs_every_interval_in_its_own_slot(self) -> None:
         job = FakeJob()
-        service = await self.started(Job("a", 60, job))
+        service = self.started(Job("a", 60, job))
         self.assertEqual(service.next_run_at("a"), T0 + 60)
         for _ in range(3):
-            await self.tick(service, 60)
+            self.tick(service, 60)
         self.assertEqual(job.calls, 3)
-        runs = await self.runs("a")
+        runs = self.runs("a")
         self.assertEqual([run.state for run in runs], ["succeeded"] * 3)
         self.assertEqual([run.slot for run in runs], [T0 + k * 60 - T0 % 60 for k in (1, 2, 3)])
         self.assertEqual([run.result for run in runs], [{"rows": 1}, {"rows": 2}, {"rows": 3}])
         self.assertEqual({(run.trigger, run.attempts) for run in runs}, {("schedule", 1)})
         self.assertEqual(service.check().status, "ok")
 
-    async def test_disabled_job_is_not_scheduled(self) -> None:
+    def test_disabled_job_is_not_scheduled(self) -> None:
         job = FakeJob()
-        service = await self.started(Job("off", 0, job))
-        await self.tick(service, 86400)
+        service = self.started(Job("off", 0, job))
+        self.tick(service, 86400)
         self.assertEqual(job.calls, 0)
         self.assertIsNone(service.next_run_at("off"))
         with self.assertRaises(UnknownJob):
             service.next_run_at("nope")
 
-    async def test_slow_job_never_overlaps_itself(self) -> None:
+    def test_slow_job_never_overlaps_itself(self) -> None:
         gate: Deferred[Mapping[str, Any]] = Deferred()
         job = FakeJob([gate])
-        service = await self.started(Job("slow", 60, job))
+        service = self.started(Job("slow", 60, job))
         self.clock.advance(60)
-        await wait_for(lambda: job.calls == 1)
+        self.assertEqual(job.calls, 1)
         for _ in range(4):
             self.clock.advance(60)
         self.assertEqual(job.calls, 1)
-        [running] = await self.runs("slow")
+        [running] = self.runs("slow")
         self.assertEqual(running.state, "running")
-        with self.assertRaises(RunInProgress) as raised:
-            await service.trigger("slow")
-        self.assertEqual(raised.exception.run_id, running.id)
+        raised = self.failureResultOf(service.trigger("slow"), RunInProgress)
+        self.assertEqual(raised.value.run_id, running.id)
         gate.callback({"rows": 7})
-        await service.wait_idle()
-        await self.tick(service, 60)
+        self.successResultOf(service.wait_idle())
+        self.tick(service, 60)
         self.assertEqual(job.calls, 2)
-        runs = await self.runs("slow")
+        runs = self.runs("slow")
         self.assertEqual([(run.state, run.result) for run in runs],
                          [("succeeded", {"rows": 7}), ("succeeded", {"rows": 2})])
 
-    async def test_failure_is_recorded_and_the_loop_lives_on(self) -> None:
+    def test_failure_is_recorded_and_the_loop_lives_on(self) -> None:
         job = FakeJob([ValueError("boom"), Deferred.fromCoroutine(self._fails())])
-        service = await self.started(Job("flaky", 60, job))
-        await self.tick(service, 60)
-        await self.tick(service, 60)
+        service = self.started(Job("flaky", 60, job))
+        self.tick(service, 60)
+        self.tick(service, 60)
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
         self.assertEqual(len(self.flushLoggedErrors(KeyError)), 1)
         check = service.check()
         self.assertEqual(check.status, "degraded")
         self.assertIn("flaky failed: KeyError", check.detail)
-        await self.tick(service, 60)
-        runs = await self.runs("flaky")
+        self.tick(service, 60)
+        runs = self.runs("flaky")
         self.assertEqual([run.state for run in runs], ["failed", "failed", "succeeded"])
         self.assertEqual(runs[0].error, "ValueError: boom")
         self.assertIsNone(runs[0].result)
@@ -117,57 +115,57 @@ class CadenceTests(SchedulerTestCase):
     async def _fails(self) -> Mapping[str, Any]:
         raise KeyError("late")
 
-    async def test_run_over_its_timeout_fails(self) -> None:
+    def test_run_over_its_timeout_fails(self) -> None:
         job = FakeJob([Deferred()])
-        service = await self.started(Job("stuck", 60, job, timeout=30))
+        service = self.started(Job("stuck", 60, job, timeout=30))
         self.clock.advance(60)
-        await wait_for(lambda: job.calls == 1)
-        await self.tick(service, 30)
+        self.assertEqual(job.calls, 1)
+        self.tick(service, 30)
         self.flushLoggedErrors()
-        [run] = await self.runs("stuck")
+        [run] = self.runs("stuck")
         self.assertEqual((run.state, run.error, run.duration_ms), ("failed", "timed out after 30s", 30000))
 
 
 class StopTests(SchedulerTestCase):
-    async def test_running_job_may_finish_within_the_bound(self) -> None:
+    def test_running_job_may_finish_within_the_bound(self) -> None:
         gate: Deferred[Mapping[str, Any]] = Deferred()
         job = FakeJob([gate])
-        service = await self.started(Job("a", 60, job))
+        service = self.started(Job("a", 60, job))
         self.clock.advance(60)
-        await wait_for(lambda: job.calls == 1)
+        self.assertEqual(job.calls, 1)
         stopped = service.stopService()
         self.clock.advance(5)
         self.assertFalse(stopped.called)
         gate.callback({"rows": 1})
-        await stopped
-        [run] = await self.runs("a")
+        self.successResultOf(stopped)
+        [run] = self.runs("a")
         self.assertEqual(run.state, "succeeded")
         self.assertIsNone(service.next_run_at("a"))
 
-    async def test_running_job_is_cancelled_after_the_bound(self) -> None:
+    def test_running_job_is_cancelled_after_the_bound(self) -> None:
         cancelled: list[Deferred[Mapping[str, Any]]] = []
         gate: Deferred[Mapping[str, Any]] = Deferred(cancelled.append)
         job = FakeJob([gate])
-        service = await self.started(Job("a", 60, job), stop_timeout=10)
+        service = self.started(Job("a", 60, job), stop_timeout=10)
         self.clock.advance(60)
-        await wait_for(lambda: job.calls == 1)
+        self.assertEqual(job.calls, 1)
         stopped = service.stopService()
         self.clock.advance(9.9)
         self.assertEqual(cancelled, [])
         self.clock.advance(0.1)
-        await stopped
+        self.successResultOf(stopped)
         self.assertEqual(cancelled, [gate])
         self.assertEqual(len(self.flushLoggedErrors(CancelledError)), 1)
-        [run] = await self.runs("a")
+        [run] = self.runs("a")
         self.assertEqual(run.state, "failed")
         self.assertIn("cancelled", run.error or "")
 
-    async def test_queued_manual_run_is_failed_at_stop(self) -> None:
+    def test_queued_manual_run_is_failed_at_stop(self) -> None:
         job = FakeJob()
-        service = await self.started(Job("a", 0, job))
-        queued = await service.trigger("a")
-        await service.stopService()
-        run = await self.store.get_run(queued.id)
+        service = self.started(Job("a", 0, job))
+        queued = self.successResultOf(service.trigger("a"))
+        self.successResultOf(service.stopService())
+        run = self.successResultOf(self.store.get_run(queued.id))
         assert run is not None
         self.assertEqual((run.state, job.calls), ("failed", 0))
         self.clock.advance(1)
@@ -175,7 +173,7 @@ class StopTests(SchedulerTestCase):
 
 
 class StartTests(SchedulerTestCase):
-    async def test_catch_up_in_order_then_cadence(self) -> None:
+    def test_catch_up_in_order_then_cadence(self) -> None:
         order: list[str] = []
 
         def job(name: str) -> Job:
@@ -186,62 +184,62 @@ class StartTests(SchedulerTestCase):
             return Job(name, {"sync_mapping": 86400, "sync_latest": 60}.get(name, 3600), run)
 
         names = ["sync_mapping", "sync_latest", "sync_5m", "sync_1h", "sync_6h", "sync_24h"]
-        await record_success(self.store, "sync_1h", 3600, T0 - 600)
-        await record_success(self.store, "sync_6h", 3600, T0 - 7200)
-        service = await self.started(*map(job, names), fresh=False)
+        self.successResultOf(record_success(self.store, "sync_1h", 3600, T0 - 600))
+        self.successResultOf(record_success(self.store, "sync_6h", 3600, T0 - 7200))
+        service = self.started(*map(job, names), fresh=False)
         self.assertEqual(order, ["sync_mapping", "sync_latest", "sync_5m", "sync_6h", "sync_24h"])
         self.assertEqual(service.next_run_at("sync_latest"), T0 + 60)
-        await self.tick(service, 60)
+        self.tick(service, 60)
         self.assertEqual(order[-1], "sync_latest")
         self.assertEqual(len(order), 6)
 
-    async def test_waits_for_the_store_to_be_ready(self) -> None:
+    def test_waits_for_the_store_to_be_ready(self) -> None:
         ready: Deferred[None] = Deferred()
         job = FakeJob()
         service = scheduler(self, self.store, self.clock, [Job("a", 60, job)], ready=lambda: ready)
         service.startService()
         self.assertEqual(job.calls, 0)
         ready.callback(None)
-        await service.wait_idle()
+        self.successResultOf(service.wait_idle())
         self.assertEqual(job.calls, 1)
 
-    async def test_stop_while_waiting_for_the_store(self) -> None:
+    def test_stop_while_waiting_for_the_store(self) -> None:
         job = FakeJob()
         service = scheduler(self, self.store, self.clock, [Job("a", 60, job)], ready=Deferred)
         service.startService()
-        await service.stopService()
+        self.successResultOf(service.stopService())
         self.clock.advance(120)
         self.assertEqual(job.calls, 0)
 
-    async def test_abandoned_queued_runs_are_failed_at_start(self) -> None:
-        old = await self.store.create_manual_run("a", T0 - 3600)
-        await self.started(Job("a", 0, FakeJob()))
-        run = await self.store.get_run(old.id)
+    def test_abandoned_queued_runs_are_failed_at_start(self) -> None:
+        old = self.successResultOf(self.store.create_manual_run("a", T0 - 3600))
+        self.started(Job("a", 0, FakeJob()))
+        run = self.successResultOf(self.store.get_run(old.id))
         assert run is not None
         self.assertEqual(run.state, "failed")
         self.assertIn("abandoned", run.error or "")
 
 
 class ManualTests(SchedulerTestCase):
-    async def test_manual_run_queued_then_runs_soon(self) -> None:
+    def test_manual_run_queued_then_runs_soon(self) -> None:
         job = FakeJob()
-        service = await self.started(Job("a", 0, job))
-        queued = await service.trigger("a")
+        service = self.started(Job("a", 0, job))
+        queued = self.successResultOf(service.trigger("a"))
         self.assertEqual((queued.state, queued.trigger, queued.slot, queued.attempts),
                          ("queued", "manual", None, 0))
         self.assertEqual(job.calls, 0)
-        await self.tick(service, 0)
-        run = await self.store.get_run(queued.id)
+        self.tick(service, 0)
+        run = self.successResultOf(self.store.get_run(queued.id))
         assert run is not None
         self.assertEqual((run.state, run.attempts, run.result), ("succeeded", 1, {"rows": 1}))
 
-    async def test_unknown_job(self) -> None:
-        service = await self.started(Job("a", 0, FakeJob()))
+    def test_unknown_job(self) -> None:
+        service = self.started(Job("a", 0, FakeJob()))
         self.assertRaises(UnknownJob, service.trigger, "b")
 
-    async def test_no_manual_runs_once_stopped(self) -> None:
-        service = await self.started(Job("a", 0, FakeJob()))
-        await service.stopService()
+    def test_no_manual_runs_once_stopped(self) -> None:
+        service = self.started(Job("a", 0, FakeJob()))
+        self.successResultOf(service.stopService())
         self.assertRaises(SchedulerStopped, service.trigger, "a")
 
 
