@@ -12,11 +12,9 @@ from typing import Any, Generic, Mapping, Optional, TypeVar
 import attrs
 import orjson
 import treq
-from treq.testing import StubTreq
 from twisted.internet import reactor
-from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTCP, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
@@ -32,7 +30,9 @@ from osrs_twisted.policy import ModelRegistry
 from osrs_twisted.records import Item, LatestPrice, PriceBucket
 from osrs_twisted.store.factory import open_store
 from osrs_twisted.store.interface import IStore
+from tests.loopback import listen
 from tests.store_helpers import memory_store
+from tests.stub_http import stub_treq
 
 T = TypeVar("T")
 
@@ -42,9 +42,6 @@ DAY = 86_400
 
 #: trial's own bound on each real-reactor HTTP test.
 TEST_TIMEOUT = 30
-
-#: The real reactor, for the loopback integration tests.
-REAL_REACTOR: Any = reactor
 
 
 def item(
@@ -107,7 +104,7 @@ async def start_store(test: SynchronousTestCase, url: Optional[str] = None) -> I
     real reactor, stopped at cleanup."""
     if url is None:
         url = "sqlite:///" + os.path.abspath(test.mktemp()) + ".sqlite3"
-    store = open_store(url, REAL_REACTOR)
+    store = open_store(url, reactor)
     await store.start()
     test.addCleanup(store.stop)
     return store
@@ -214,7 +211,7 @@ class ApiClient(_Requests[Reply]):
 
     def __init__(self, api: HttpApi, resource: Optional[IResource] = None) -> None:
         self.api = api
-        self.stub = StubTreq(api.resource() if resource is None else resource)
+        self.stub = stub_treq(api.resource() if resource is None else resource)
 
     def _now(self, d: "Deferred[T]") -> T:
         self.stub.flush()
@@ -259,15 +256,16 @@ class LoopbackClient(_Requests["Deferred[Reply]"]):
     def request(
         self, method: str, path: str, body: Optional[bytes] = None, headers: Optional[Mapping[str, str]] = None
     ) -> "Deferred[Reply]":
-        return Deferred.fromCoroutine(self._request(method, path, body, dict(headers or {})))
+        return Deferred.fromCoroutine(self._request(method, path, body, headers or {}))
 
-    async def _request(self, method: str, path: str, body: Optional[bytes], headers: dict[str, str]) -> Reply:
-        response = await treq.request(method, self.url + path, data=body, headers=headers, pool=self.pool)
+    async def _request(self, method: str, path: str, body: Any, headers: Mapping[str, str]) -> Reply:
+        sent: dict[str | bytes, str | bytes] = {name: value for name, value in headers.items()}
+        response = await treq.request(method, self.url + path, data=body, headers=sent, pool=self.pool)
         return Reply(response.code, response.headers, await treq.content(response))
 
     def post(self, path: str, data: Any, headers: Mapping[str, str]) -> "Deferred[Reply]":
         """A body of any kind treq sends (bytes, or a producer: chunked)."""
-        return Deferred.fromCoroutine(self._request("POST", path, data, dict(headers)))
+        return Deferred.fromCoroutine(self._request("POST", path, data, headers))
 
 
 async def serve_api(
@@ -281,11 +279,7 @@ async def serve_api(
     clock = clock or now_clock()
     catalog = await start_catalog(test, store, clock)
     api = HttpApi(HealthRegistry(), clock, settings, store=store, catalog=catalog)
-    tcp: IReactorTCP = REAL_REACTOR
-    port = tcp.listenTCP(0, ApiSite(api.resource(), settings.max_body_bytes), interface="127.0.0.1")
-    test.addCleanup(port.stopListening)
-    pool = HTTPConnectionPool(REAL_REACTOR)
+    port = listen(test, ApiSite(api.resource(), settings.max_body_bytes))
+    pool = HTTPConnectionPool(reactor)
     test.addCleanup(pool.closeCachedConnections)
-    address = port.getHost()
-    assert isinstance(address, IPv4Address)
-    return LoopbackClient(api, f"http://127.0.0.1:{address.port}", pool)
+    return LoopbackClient(api, f"http://127.0.0.1:{port}", pool)

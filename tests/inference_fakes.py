@@ -92,7 +92,8 @@ class ManualPool:
         d.errback(error)
 
 
-def request(value: float = 1, model: Optional[str] = "m", **extra: Any) -> bytes:
+def request(value: float = 1, model: object = "m", **extra: Any) -> bytes:
+    """A request line (without its newline); ``model=None`` leaves the key out."""
     body: dict[str, Any] = {"obs": [[value]], "actionMasks": [[True], [True]]}
     if model is not None:
         body["model"] = model

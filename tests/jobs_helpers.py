@@ -13,13 +13,13 @@ from twisted.internet import reactor
 from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.task import Clock, deferLater
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 from twisted.web.server import Site
 
 from osrs_twisted.jobs.offline import OSRSREBOXED, OfflineItems
 from osrs_twisted.jobs.scheduler import Job, JobScheduler
 from osrs_twisted.jobs.wiki import WikiClient
-from osrs_twisted.records import JobRun
+from osrs_twisted.records import JobRun, RunState
 from osrs_twisted.store.interface import IStore
 from osrs_twisted.store.postgres import PostgresRunner
 from osrs_twisted.store.sqlite import SQLiteRunner
@@ -38,7 +38,7 @@ def captures_dir() -> Path:
     return fixture_path("wiki/latest.json").parent
 
 
-async def sqlite_store(test: TestCase) -> IStore:
+async def sqlite_store(test: SynchronousTestCase) -> IStore:
     """A started SQLite store in a temporary file, stopped at cleanup."""
     store = Store(SQLiteRunner(str(Path(test.mktemp()).with_suffix(".sqlite3")), reactor))
     await store.start()
@@ -46,7 +46,7 @@ async def sqlite_store(test: TestCase) -> IStore:
     return store
 
 
-async def postgres_store(test: TestCase, url: Optional[str] = None) -> IStore:
+async def postgres_store(test: SynchronousTestCase, url: Optional[str] = None) -> IStore:
     """A started PostgreSQL store on a fresh database (or ``url``)."""
     store = Store(PostgresRunner(url or pgserver.fresh_database(test), reactor))
     await store.start()
@@ -74,7 +74,7 @@ class PostgresBackend:
         return await postgres_store(self)
 
 
-async def serve_wikifake(test: TestCase) -> tuple[WikiFake, str]:
+async def serve_wikifake(test: SynchronousTestCase) -> tuple[WikiFake, str]:
     """The fake Wiki on 127.0.0.1 (an ephemeral port), serving the captures
     shifted to the real now; closed at cleanup."""
     fake = WikiFake(Captures.load(captures_dir()), reactor)
@@ -84,7 +84,7 @@ async def serve_wikifake(test: TestCase) -> tuple[WikiFake, str]:
     return fake, f"http://127.0.0.1:{port.getHost().port}"
 
 
-def wiki_client(test: TestCase, base_url: str, max_attempts: int = 2) -> WikiClient:
+def wiki_client(test: SynchronousTestCase, base_url: str, max_attempts: int = 2) -> WikiClient:
     """A real treq client with short waits, its pool closed at cleanup."""
     client = WikiClient(
         reactor, base_url, UA, timeout=5.0, max_attempts=max_attempts, backoff_base=0.01, backoff_cap=0.05
@@ -126,7 +126,7 @@ class FakeJob:
 
 
 def scheduler(
-    test: TestCase,
+    test: SynchronousTestCase,
     store: IStore,
     clock: Clock,
     jobs: Sequence[Job],
@@ -179,7 +179,7 @@ class RunsStore:
         return self._add(run)
 
     def finish_run(
-        self, run_id: int, state: str, now: int, duration_ms: int, error: Optional[str], result: Any
+        self, run_id: int, state: RunState, now: int, duration_ms: int, error: Optional[str], result: Any
     ) -> Deferred[JobRun]:
         finished = attrs.evolve(
             self.runs[run_id], state=state, finished_at=now, duration_ms=duration_ms, error=error, result=result

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 import psycopg2
-from twisted.trial.unittest import SkipTest, TestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 _COMMAND_TIMEOUT = 60
 
@@ -143,7 +143,7 @@ def create_database(server_url: Optional[str] = None) -> tuple[str, Callable[[],
     return _with_database(url, name), lambda: _drop(url, name)
 
 
-def fresh_database(test: TestCase, server_url: Optional[str] = None) -> str:
+def fresh_database(test: SynchronousTestCase, server_url: Optional[str] = None) -> str:
     """Create an empty database for one test, dropped at its cleanup."""
     url, drop = create_database(server_url)
     test.addCleanup(drop)

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+from typing import Any
 
 import treq
 from twisted.internet import reactor
@@ -50,14 +51,20 @@ class TwistOsrsTests(TestCase):
              "--database", "sqlite:///osrs.sqlite3", "--no-jobs"],
             cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
-        self.addCleanup(lambda: process.poll() is None and process.kill())
+        assert process.stdout is not None
+
+        def kill_if_running() -> None:
+            if process.poll() is None:
+                process.kill()
+
+        self.addCleanup(kill_if_running)
         pool = HTTPConnectionPool(reactor, persistent=False)
         self.addCleanup(pool.closeCachedConnections)
 
-        body = None
+        body: Any = None
         for _ in range(300):
             if process.poll() is not None:
-                self.fail(f"server exited early: {process.stdout.read().decode()}")  # type: ignore[union-attr]
+                self.fail(f"server exited early: {process.stdout.read().decode()}")
             try:
                 response = await treq.get(f"http://127.0.0.1:{http_port}/health", pool=pool)
                 body = await response.json()
@@ -74,7 +81,8 @@ class TwistOsrsTests(TestCase):
         await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", tcp_port), client)
         request = {"model": "demo", "obs": [[0.0] * 176], "actionMasks": [[True] * n for n in NHENV_HEAD_SIZES],
                    "deterministic": True, "id": 1}
-        client.transport.write(json.dumps(request).encode() + b"\n")  # type: ignore[union-attr]
+        assert client.transport is not None
+        client.transport.write(json.dumps(request).encode() + b"\n")
         for _ in range(100):
             if client.data.endswith(b"\n"):
                 break
@@ -82,7 +90,7 @@ class TwistOsrsTests(TestCase):
         reply = json.loads(client.data)
         self.assertEqual(len(reply["action"]), len(NHENV_HEAD_SIZES))
         self.assertEqual(reply["id"], 1)
-        client.transport.loseConnection()  # type: ignore[union-attr]
+        client.transport.loseConnection()
 
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)

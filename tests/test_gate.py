@@ -74,6 +74,7 @@ class HttpReadinessTests(SynchronousTestCase):
         self.gate = StartGate()
         self.store = _FakeStoreService()
         self.catalog = _FakeCatalog()
+        # Fakes with only what readiness reads of the store service and the catalog.
         self.readiness = HttpReadiness(self.reactor, self.gate, self.store, self.catalog)  # type: ignore[arg-type]
 
     def test_catalog_starts_after_store_then_gate_opens(self) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import orjson
-from treq.testing import StubTreq
 from twisted.internet.defer import Deferred, succeed
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import IResource
@@ -17,6 +16,7 @@ from osrs_twisted.market.catalog import Catalog
 from osrs_twisted.policy import load_registry
 from osrs_twisted.records import Item, LatestPrice
 from tests.http_helpers import NOW, WHIP, item, now_clock
+from tests.stub_http import stub_treq
 
 
 class FixedStore:
@@ -40,6 +40,7 @@ class FixedStore:
 
 
 def loaded_catalog(test: SynchronousTestCase, items: list[Item], prices: list[LatestPrice]) -> Catalog:
+    # FixedStore answers only the catalog's reads, not all of IStore.
     catalog = Catalog(FixedStore(items, prices), now_clock())  # type: ignore[arg-type]
     catalog.startService()
     test.addCleanup(catalog.stopService)
@@ -52,7 +53,7 @@ class Client:
 
     def __init__(self, test: SynchronousTestCase, resource: IResource) -> None:
         self.test = test
-        self.stub = StubTreq(resource)
+        self.stub = stub_treq(resource)
 
     def request(self, method: str, path: str) -> tuple[int, Any, Any]:
         d = self.stub.request(method, "http://osrs.test" + path)

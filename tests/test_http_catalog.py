@@ -66,7 +66,8 @@ class PostgresRefreshTests(TestCase):
 
 class GatedStore:
     """Just enough of a store to hold each catalog query until the test
-    releases it, and to send change signals by hand."""
+    releases it, and to send change signals by hand (hence the
+    ``type: ignore[arg-type]`` where a Catalog takes it as its IStore)."""
 
     def __init__(self) -> None:
         self.listener: Callable[[str], None] = lambda topic: None

@@ -8,6 +8,7 @@ import gzip
 from typing import Any
 
 import orjson
+from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
@@ -16,7 +17,7 @@ from zope.interface import implementer
 
 from osrs_twisted.http.api import HttpSettings
 from osrs_twisted.store.interface import IStore
-from tests.http_helpers import REAL_REACTOR, TEST_TIMEOUT, LoopbackClient, serve_api, start_store
+from tests.http_helpers import TEST_TIMEOUT, LoopbackClient, serve_api, start_store
 
 LIMIT = 4096
 
@@ -39,7 +40,7 @@ class ChunkedBody:
             if self._stopped:
                 return
             consumer.write(piece)
-            await deferLater(REAL_REACTOR, 0.001)
+            await deferLater(reactor, 0.001)
 
     def pauseProducing(self) -> None:
         pass

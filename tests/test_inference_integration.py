@@ -8,8 +8,10 @@ import json
 from typing import Any
 
 from twisted.internet import reactor
+from twisted.internet.abstract import FileDescriptor
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.interfaces import IPushProducer, IReactorFromThreads
 from twisted.internet.task import deferLater
 from twisted.protocols.basic import LineReceiver
 from twisted.trial.unittest import TestCase
@@ -17,11 +19,12 @@ from twisted.trial.unittest import TestCase
 from osrs_twisted.inference.batching import Batcher
 from osrs_twisted.inference.metrics import InferenceMetrics
 from osrs_twisted.inference.pool import ModelPoolService
-from osrs_twisted.inference.protocol import InferenceFactory
+from osrs_twisted.inference.protocol import InferenceFactory, InferenceProtocol
 from osrs_twisted.inference.service import InferenceService
 from osrs_twisted.policy import load_registry
 from tests.fixtures import trained_model_path
 from tests.inference_fakes import FakeModel, FakeModels, SynchronousPool, request
+from tests.loopback import listen
 from tests.policy_helpers import assert_close, reference_cases
 
 
@@ -39,12 +42,14 @@ class _Client(LineReceiver):
         self.done: Deferred[list[dict[str, Any]]] = Deferred()
 
     def connectionMade(self) -> None:
-        self.transport.write(b"".join(line + self.line_ending for line in self.lines))  # type: ignore[union-attr]
+        assert self.transport is not None
+        self.transport.write(b"".join(line + self.line_ending for line in self.lines))
 
     def lineReceived(self, line: bytes) -> None:
         self.replies.append(json.loads(line))
         if len(self.replies) == len(self.lines):
-            self.transport.loseConnection()  # type: ignore[union-attr]
+            assert self.transport is not None
+            self.transport.loseConnection()
             self.done.callback(self.replies)
 
 
@@ -53,15 +58,13 @@ class LoopbackTests(TestCase):
 
     def setUp(self) -> None:
         registry = load_registry(None, [trained_model_path()], demo=False)
-        self.pool = ModelPoolService(registry, reactor)
+        self.pool = ModelPoolService(registry, IReactorFromThreads(reactor))
         self.pool.startService()
         self.addCleanup(self.pool.stopService)
         self.inference = InferenceService(
             self.pool, [], reactor, max_line_bytes=1 << 20, max_inflight=64, max_batch=256, max_queued=8192
         )
-        port = reactor.listenTCP(0, self.inference.factory, interface="127.0.0.1")
-        self.addCleanup(port.stopListening)
-        self.port = port.getHost().port
+        self.port = listen(self, self.inference.factory)
 
     def connect(self, lines: list[bytes], line_ending: bytes = b"\n") -> "Deferred[list[dict[str, Any]]]":
         client = _Client(lines, line_ending)
@@ -104,8 +107,22 @@ class _Silent(LineReceiver):
         self.payload = payload
 
     def connectionMade(self) -> None:
-        self.transport.pauseProducing()  # type: ignore[union-attr]
-        self.transport.write(self.payload)  # type: ignore[union-attr]
+        assert self.transport is not None
+        IPushProducer(self.transport).pauseProducing()
+        self.transport.write(self.payload)
+
+
+class _RecordingFactory(InferenceFactory):
+    """Keeps the protocols it builds, so the test can look at the server side."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.built: list[InferenceProtocol] = []
+
+    def buildProtocol(self, addr: object) -> InferenceProtocol:
+        protocol = super().buildProtocol(addr)
+        self.built.append(protocol)
+        return protocol
 
 
 class NonReadingClientTests(TestCase):
@@ -114,16 +131,13 @@ class NonReadingClientTests(TestCase):
     async def test_client_that_never_reads_is_paused(self) -> None:
         metrics = InferenceMetrics()
         batcher = Batcher(SynchronousPool().run_batch, reactor, metrics, 256, 8192)
-        factory = InferenceFactory(FakeModels({"m": FakeModel("m")}, "m"), batcher, metrics, 4096, 64)
-        servers: list[Any] = []
-        build = factory.buildProtocol
-        factory.buildProtocol = lambda addr: servers.append(build(addr)) or servers[-1]  # type: ignore[method-assign]
-        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
-        self.addCleanup(port.stopListening)
+        factory = _RecordingFactory(FakeModels({"m": FakeModel("m")}, "m"), batcher, metrics, 4096, 64)
+        servers = factory.built
+        port = listen(self, factory)
 
         requests = 300_000
         client = _Silent((request(1) + b"\n") * requests)
-        protocol = await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port), client)
+        protocol = await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), client)
 
         async def disconnect() -> None:
             protocol.transport.abortConnection()
@@ -140,5 +154,7 @@ class NonReadingClientTests(TestCase):
         [server] = servers
         self.assertTrue(server.paused, "the server must stop reading a client that does not read")
         self.assertLess(metrics.requests, requests, "unread replies must not be buffered without bound")
-        buffered = sum(len(chunk) for chunk in server.transport._tempDataBuffer) + len(server.transport.dataBuffer)
+        transport = server.transport
+        assert isinstance(transport, FileDescriptor)
+        buffered = sum(len(chunk) for chunk in transport._tempDataBuffer) + len(transport.dataBuffer)
         self.assertLess(buffered, 1 << 20, "the server's own write buffer stays small")

@@ -55,7 +55,9 @@ class InstancesTests(TestCase):
         self.assertGreaterEqual(len(per_slot), 6)
         self.assertEqual(sum(function.calls for function in functions), len(runs))
         self.assertEqual({run.state for run in runs}, {"succeeded"})
-        later = [run for run in runs if run.slot is not None and run.slot > first[0].slot]
+        first_slot = first[0].slot
+        assert first_slot is not None
+        later = [run for run in runs if run.slot is not None and run.slot > first_slot]
         self.assertGreaterEqual(len(later), 3)
         self.assertNotIn(services[winner].owner, {run.owner for run in later})
 

@@ -6,14 +6,14 @@ from typing import Any, Mapping
 
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.task import Clock
-from twisted.internet.testing import EventLoggingObserver
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import LogLevel
 from twisted.trial.unittest import SynchronousTestCase
 
 from osrs_twisted.jobs.scheduler import Job, JobScheduler, SchedulerStopped, UnknownJob
 from osrs_twisted.records import JobRun
 from osrs_twisted.store.interface import IStore, RunInProgress
 from tests.jobs_helpers import T0, FakeJob, RunsStore, StubbornJob, record_success, scheduler
+from tests.loopback import logged_events
 from tests.store_helpers import memory_store
 
 
@@ -257,12 +257,13 @@ class OwnerHooksTests(SynchronousTestCase):
         self.store = RunsStore()
 
     def service(self, run: Any, **kwargs: Any) -> JobScheduler:
+        # RunsStore holds only the run methods the scheduler calls, not all of IStore.
         service = JobScheduler(self.store, self.clock, [Job("a", 60, run)], owner="t:1:x", **kwargs)  # type: ignore[arg-type]
         service.startService()
         return service
 
     def test_expected_failure_is_one_line(self) -> None:
-        logged = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        logged = logged_events(self)
         service = self.service(FakeJob([_Outage("down")]), expected_failures=(_Outage,))
         [error] = [e for e in logged if e["log_level"] == LogLevel.error]
         self.assertNotIn("log_failure", error)

@@ -112,6 +112,7 @@ class SyncTestsMixin:
             self.assertEqual(
                 (death.avg_high, death.avg_low, death.high_volume, death.low_volume), (None, 187.5, 0, 4)
             )
+            # A finished run has a result: only an unfinished one has None.
             self.assertEqual(death.timestamp, last[f"sync_{step}"].result["timestamp"])  # type: ignore[index]
         self.assertEqual(service.check().status, "ok")
 
@@ -131,7 +132,7 @@ class SyncTestsMixin:
         self.assertEqual(check.status, "degraded")
         self.assertIn("sync_latest failed", check.detail)
         empty = await self.manual(service, "sync_5m")
-        self.assertEqual((empty.state, empty.result["rows"]), ("succeeded", 0))  # type: ignore[index]
+        self.assertEqual((empty.state, empty.result["rows"]), ("succeeded", 0))  # type: ignore[index]  # finished run
 
     async def test_offline_items_when_the_wiki_is_unreachable(self) -> None:
         assert isinstance(self, TestCase)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -9,7 +11,9 @@ from osrs_twisted.policy import load_registry
 from osrs_twisted.policy.builtin import NHENV_HEAD_SIZES
 from tests.policy_helpers import assert_close, nhenv_request, prepare, trained_model
 
-ALL_OPTIONS = {"returnLogProb": True, "returnEntropy": True, "returnProbs": True, "extensions": ["winrate"]}
+ALL_OPTIONS: dict[str, Any] = {
+    "returnLogProb": True, "returnEntropy": True, "returnProbs": True, "extensions": ["winrate"]
+}
 
 
 class IsolationTests(SynchronousTestCase):

@@ -77,7 +77,7 @@ class PrepareTests(SynchronousTestCase):
     def test_masks_not_lists_of_booleans(self) -> None:
         self.assertRefused("actionMasks", "actionMasks must be a list of lists of booleans", action_masks="x")
         self.assertRefused("actionMasks", "actionMasks[2] must be a list", action_masks=_masks()[:2] + [True])
-        bad = _masks()
+        bad: list[Any] = _masks()
         bad[3][1] = 1
         self.assertRefused("actionMasks", "actionMasks[3][1] must be a boolean", action_masks=bad)
 

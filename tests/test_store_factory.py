@@ -60,8 +60,8 @@ class StoreServiceTests(TestCase):
 
     def test_start_failure_reaches_waiters(self) -> None:
         store = _StuckStore()
-        store.start = lambda: fail(SchemaTooNew("too new"))  # type: ignore[method-assign]
-        svc = StoreService(store, Clock())  # type: ignore[arg-type]
+        store.start = lambda: fail(SchemaTooNew("too new"))  # type: ignore[method-assign]  # this fake fails to start
+        svc = StoreService(store, Clock())  # type: ignore[arg-type]  # a fake with only what the service calls
         waiting = svc.whenStarted()
         self.failureResultOf(svc.startService(), SchemaTooNew)
         self.failureResultOf(waiting, SchemaTooNew)
@@ -69,7 +69,7 @@ class StoreServiceTests(TestCase):
 
     def test_stop_is_bounded(self) -> None:
         clock = Clock()
-        svc = StoreService(_StuckStore(), clock, stop_timeout=5)  # type: ignore[arg-type]
+        svc = StoreService(_StuckStore(), clock, stop_timeout=5)  # type: ignore[arg-type]  # a partial fake store
         svc.startService()
         stopping = svc.stopService()
         self.assertNoResult(stopping)

@@ -35,7 +35,7 @@ class FromAddress(Resource):
         self.address = address
 
     def render(self, request: IRequest) -> Any:
-        request.client = self.address  # type: ignore[attr-defined]
+        request.client = self.address  # type: ignore[attr-defined]  # IRequest does not declare it; Request has it
         return self.inner.render(request)
 
 

@@ -31,8 +31,9 @@ from osrs_twisted.jobs.wiki_parse import (
     parse_mapping,
     parse_timeseries,
 )
-from osrs_twisted.records import Item, LatestPrice, PriceBucket
+from osrs_twisted.records import Item, LatestPrice, PriceBucket, Timestep
 from tests.fixtures import fixture_path
+from tests.loopback import listen
 from tests.wikifake import Captures, Fault, WikiFake
 
 UA = "osrs-twisted-tests/1.0 (tests@example.invalid)"
@@ -69,7 +70,9 @@ class ParseFixtureTests(SynchronousTestCase):
         self.assertEqual(len(items), 15)
         self.assertEqual(items[4151], WHIP_ITEM)
         self.assertIsNone(items[453].limit)
-        self.assertEqual(items[453].highalch, items[453].value * 3 // 5)
+        coal_value = items[453].value
+        assert coal_value is not None
+        self.assertEqual(items[453].highalch, coal_value * 3 // 5)
 
     def test_latest(self) -> None:
         prices = {p.item_id: p for p in parse_latest(self.read("latest.json"))}
@@ -304,9 +307,7 @@ class LoopbackTests(TestCase):
     def setUp(self) -> None:
         self.reactor: Any = global_reactor
         self.fake = WikiFake(Captures.load(_captures_dir()), self.reactor)
-        port = self.reactor.listenTCP(0, Site(self.fake.resource()), interface="127.0.0.1")
-        self.addCleanup(port.stopListening)
-        self.base_url = f"http://127.0.0.1:{port.getHost().port}"
+        self.base_url = f"http://127.0.0.1:{listen(self, Site(self.fake.resource()))}"
         pool = HTTPConnectionPool(self.reactor)
         self.addCleanup(pool.closeCachedConnections)
         self.http = HTTPClient(Agent(self.reactor, pool=pool))
@@ -338,7 +339,8 @@ class LoopbackTests(TestCase):
 
     async def test_buckets(self) -> None:
         client = self.client()
-        for step, seconds in (("5m", 300), ("1h", 3600), ("6h", 21600), ("24h", 86400)):
+        steps: tuple[tuple[Timestep, int], ...] = (("5m", 300), ("1h", 3600), ("6h", 21600), ("24h", 86400))
+        for step, seconds in steps:
             start, rows = await client.bucket(step)
             self.assertEqual(start % seconds, 0)
             self.assertEqual(len(rows), 15)

@@ -6,11 +6,11 @@ import json
 from typing import Any, Optional
 
 import orjson
-from treq.testing import StubTreq
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.fixtures import fixture_path
+from tests.stub_http import stub_treq
 from tests.wikifake import Captures, Fault, WikiFake
 
 UA = "osrs-twisted-tests/1.0 (tests@example.invalid)"
@@ -32,7 +32,7 @@ class FakeTestCase(SynchronousTestCase):
         self.clock = Clock()
         self.clock.advance(NOW)
         self.fake = WikiFake(Captures.load(self.directory), self.clock)
-        self.treq = StubTreq(self.fake.resource())
+        self.treq = stub_treq(self.fake.resource())
 
     def capture(self, name: str) -> Any:
         return json.loads((self.directory / name).read_text())
