@@ -153,16 +153,15 @@ class RecentBotsSeeder(Service):
     """Seeds the recent-bots map with the store's newest heartbeats once the
     store has started, so ``osrs_bots_recent`` counts bots seen before a restart."""
 
-    def __init__(self, recent: RecentBots, store: IStore, store_service: Optional[StoreService]) -> None:
+    def __init__(self, recent: RecentBots, store_service: StoreService) -> None:
         self.recent = recent
-        self.store = store
         self.store_service = store_service
 
     def startService(self) -> None:
         super().startService()
-        ready = self.store_service.whenStarted() if self.store_service else succeed(None)
-        ready.addCallback(lambda _: self.store.latest_heartbeats())
-        ready.addCallbacks(self.recent.seed, self._not_seeded)
+        store = self.store_service.store
+        seeded = self.store_service.whenStarted().addCallback(lambda _: store.latest_heartbeats())
+        seeded.addCallbacks(self.recent.seed, self._not_seeded)
 
     def _not_seeded(self, failure: Failure) -> None:
         log.warn("recent bots not read from the store: {error}", error=failure.getErrorMessage())
@@ -288,8 +287,8 @@ def _add_http(
     HttpReadiness(reactor, gate, store_service, catalog).setServiceParent(http)
     recent_bots = RecentBots()
     if serves_api:
-        if store is not None:
-            RecentBotsSeeder(recent_bots, store, store_service).setServiceParent(http)
+        if store_service is not None:
+            RecentBotsSeeder(recent_bots, store_service).setServiceParent(http)
         root.metric_sources.add(partial(metric_sources.bot_families, recent_bots, reactor))
     api = HttpApi(
         health, reactor, settings, store=store, models=registry, catalog=catalog, jobs=jobs,

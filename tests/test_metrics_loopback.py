@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 from typing import Any
 
 import orjson
@@ -23,12 +22,7 @@ from twisted.web.client import HTTPConnectionPool
 from osrs_twisted.options import Options
 from osrs_twisted.policy.builtin import NHENV_HEAD_SIZES
 from osrs_twisted.service import makeService
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.test_end_to_end import free_port
 
 
 class _Lines(Protocol):
