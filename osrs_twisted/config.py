@@ -56,6 +56,8 @@ class ListenConfig:
 
     http: tuple[str, ...]
     tcp: tuple[str, ...]
+    #: A listener of its own for ``/metrics`` (besides the HTTP API's).
+    metrics: Optional[str] = None
 
 
 @attrs.frozen

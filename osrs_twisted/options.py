@@ -58,6 +58,7 @@ _PARAMETER_VARIABLES: Mapping[str, str] = {
     "retention-days": "OSRS_RETENTION_DAYS",
     "items-file": "OSRS_ITEMS_FILE",
     "stale-after": "OSRS_STALE_AFTER",
+    "metrics": "OSRS_METRICS",
 }
 
 #: Endpoint lists: option → (space-separated descriptions, a port number on loopback).
@@ -202,6 +203,7 @@ class Options(usage.Options):
          _positive_int("retention-days")],
         ["items-file", None, None, "Offline item list in /mapping shape."],
         ["stale-after", None, 1800, "A price older than this many seconds is stale.", _positive_int("stale-after")],
+        ["metrics", None, None, "Endpoint (strports) of a listener serving only /metrics."],
     ]
 
     def __init__(self, environ: Optional[Mapping[str, str]] = None) -> None:
@@ -251,6 +253,8 @@ class Options(usage.Options):
         for option in ("http", "tcp"):
             for description in self[option]:
                 _check_endpoint(option, description)
+        if self["metrics"] is not None:
+            _check_endpoint("metrics", self["metrics"])
         for path in self["model"]:
             if not Path(path).is_file():
                 raise usage.UsageError(f"--model {path}: no such file")
@@ -270,7 +274,7 @@ class Options(usage.Options):
         mode = self._mode()
         return Config(
             mode=mode,
-            listen=ListenConfig(http=tuple(self["http"]), tcp=tuple(self["tcp"])),
+            listen=ListenConfig(http=tuple(self["http"]), tcp=tuple(self["tcp"]), metrics=self["metrics"]),
             models=ModelsConfig(
                 directory=Path(self["models"]) if self["models"] else None,
                 files=tuple(Path(path) for path in self["model"]),

@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 from osrs_twisted.config import Config, LimitsConfig, ModelsConfig
 from osrs_twisted.gate import GatedFactory, StartGate
 from osrs_twisted.health import Check, CheckFunction, HealthRegistry
-from osrs_twisted.http.api import HealthApi, HttpApi, HttpSettings
+from osrs_twisted.http.api import HealthApi, HttpApi, HttpSettings, MetricsApi
 from osrs_twisted.http.site import ApiSite
 from osrs_twisted.inference.pool import ModelPoolService
 from osrs_twisted.inference.service import InferenceService
@@ -31,10 +31,15 @@ from osrs_twisted.jobs.scheduler import JobScheduler
 from osrs_twisted.market.catalog import Catalog
 from osrs_twisted.policy import ModelLoadError, ModelRegistry, load_registry
 from osrs_twisted.policy.registry import UnknownDefaultModel
+from osrs_twisted.readiness import ReadinessRegistry, catalog_readiness, models_readiness, store_readiness
 from osrs_twisted.stopping import IBoundedStop
 from osrs_twisted.store.factory import open_store
 from osrs_twisted.store.interface import IStore
 from osrs_twisted.store.service import StoreService
+from osrs_twisted.telemetry import sources as metric_sources
+from osrs_twisted.telemetry.collector import service_registry
+from osrs_twisted.telemetry.recorders import HttpMetrics, RecentBots
+from osrs_twisted.telemetry.sources import MetricsSources
 
 log = Logger()
 
@@ -66,6 +71,12 @@ class OsrsService(MultiService):
         self.stop_budget = stop_budget
         self.reserve_each = reserve_each
         self._bound = False
+        #: What each component reports: health, readiness, metrics.
+        self.health = HealthRegistry()
+        self.readiness = ReadinessRegistry()
+        self.metric_sources = MetricsSources()
+        #: This process's own registry (never the global default), served at ``/metrics``.
+        self.metrics_registry = service_registry(self.metric_sources.snapshot)
 
     def privilegedStartService(self) -> None:
         """Bind every port, before any child starts a thread: a port in use
@@ -138,6 +149,24 @@ class HttpReadiness(Service):
         self.reactor.stop()
 
 
+class RecentBotsSeeder(Service):
+    """Seeds the recent-bots map with the store's newest heartbeats once the
+    store has started, so ``osrs_bots_recent`` counts bots seen before a restart."""
+
+    def __init__(self, recent: RecentBots, store_service: StoreService) -> None:
+        self.recent = recent
+        self.store_service = store_service
+
+    def startService(self) -> None:
+        super().startService()
+        store = self.store_service.store
+        seeded = self.store_service.whenStarted().addCallback(lambda _: store.latest_heartbeats())
+        seeded.addCallbacks(self.recent.seed, self._not_seeded)
+
+    def _not_seeded(self, failure: Failure) -> None:
+        log.warn("recent bots not read from the store: {error}", error=failure.getErrorMessage())
+
+
 def _load_models(config: ModelsConfig) -> ModelRegistry:
     try:
         registry = load_registry(
@@ -185,6 +214,8 @@ def _add_store(root: OsrsService, config: Config, reactor: Any, health: HealthRe
     store_service.setServiceParent(root)
     store_check = partial(_store_check, store)
     health.register("store", _softened(store_check) if config.mode.serves_tcp else store_check)
+    root.readiness.register("store", partial(store_readiness, store))
+    root.metric_sources.add(partial(metric_sources.store_families, store))
     return store_service
 
 
@@ -212,6 +243,9 @@ def _add_tcp(
     inference.setName("tcp")
     inference.setServiceParent(root)
     health.register("models", _softened(inference.check) if soften else inference.check)
+    root.readiness.register("models", partial(models_readiness, pool))
+    root.metric_sources.add(partial(metric_sources.inference_families, inference.metrics))
+    root.metric_sources.add(partial(metric_sources.model_families, lambda: pool.registry, pool.loads))
 
 
 def _add_jobs(config: Config, reactor: Any, health: HealthRegistry, store_service: StoreService) -> JobScheduler:
@@ -231,6 +265,7 @@ def _add_http(
     store_service: Optional[StoreService],
     registry: Optional[ModelRegistry],
     jobs: Optional[JobScheduler],
+    http_metrics: HttpMetrics,
 ) -> None:
     settings = HttpSettings(
         stale_after=config.http.stale_after,
@@ -245,14 +280,34 @@ def _add_http(
     if serves_api and store_service is not None:
         catalog = Catalog(store_service.store, reactor, ready=store_service.whenStarted)
         catalog.setServiceParent(http)
+    if catalog is not None:
+        root.readiness.register("catalog", partial(catalog_readiness, catalog))
+        root.metric_sources.add(partial(metric_sources.catalog_families, catalog, reactor, settings.stale_after))
     gate = StartGate()
     HttpReadiness(reactor, gate, store_service, catalog).setServiceParent(http)
-    api = HttpApi(health, reactor, settings, store=store, models=registry, catalog=catalog, jobs=jobs)
-    resource = (api if serves_api else HealthApi(health)).resource()
-    site = GatedFactory(ApiSite(resource, settings.max_body_bytes), gate)
+    recent_bots = RecentBots()
+    if serves_api:
+        if store_service is not None:
+            RecentBotsSeeder(recent_bots, store_service).setServiceParent(http)
+        root.metric_sources.add(partial(metric_sources.bot_families, recent_bots, reactor))
+    api = HttpApi(
+        health, reactor, settings, store=store, models=registry, catalog=catalog, jobs=jobs,
+        readiness=root.readiness, metrics_registry=root.metrics_registry, recent_bots=recent_bots,
+    )
+    resource = (api if serves_api else HealthApi(health, root.readiness, root.metrics_registry)).resource()
+    site = GatedFactory(ApiSite(resource, settings.max_body_bytes, reactor, http_metrics), gate)
     for description in config.listen.http:
         strports.service(description, site, reactor=reactor).setServiceParent(http)
     http.setServiceParent(root)
+
+
+def _add_metrics_listener(root: OsrsService, description: str, reactor: Any, http_metrics: HttpMetrics) -> None:
+    """``--metrics``: a listener serving only ``/metrics``, not held by the
+    start-up gate (so a scrape sees start-up too)."""
+    site = ApiSite(MetricsApi(root.metrics_registry).resource(), 1024, reactor, http_metrics)
+    listener = strports.service(description, site, reactor=reactor)
+    listener.setName("metrics")
+    listener.setServiceParent(root)
 
 
 def makeService(config: Config, reactor: Any = None) -> OsrsService:
@@ -266,18 +321,27 @@ def makeService(config: Config, reactor: Any = None) -> OsrsService:
         from twisted.internet import reactor
     mode = config.mode
     root = OsrsService(reactor, stop_budget=config.stop_budget)
-    health = HealthRegistry()
+    health = root.health
     store_service = _add_store(root, config, reactor, health) if config.needs_store else None
     registry = _load_models(config.models) if config.needs_models else None
     if mode.serves_tcp:
         assert registry is not None
         _add_tcp(root, config.listen.tcp, config.limits, mode.serves_api, reactor, health, registry)
+    elif registry is not None:
+        served = registry
+        root.metric_sources.add(partial(metric_sources.model_families, lambda: served, None))
     jobs: Optional[JobScheduler] = None
     if config.jobs.enabled:
         assert store_service is not None
         jobs = _add_jobs(config, reactor, health, store_service)
+        root.metric_sources.add(partial(metric_sources.job_families, jobs.metrics))
+    http_metrics = HttpMetrics()
+    if mode.listens_http or config.listen.metrics is not None:
+        root.metric_sources.add(partial(metric_sources.http_families, http_metrics))
     if mode.listens_http:
-        _add_http(root, config, reactor, health, store_service, registry, jobs)
+        _add_http(root, config, reactor, health, store_service, registry, jobs, http_metrics)
+    if config.listen.metrics is not None:
+        _add_metrics_listener(root, config.listen.metrics, reactor, http_metrics)
     if jobs is not None:
         jobs.setServiceParent(root)
     return root

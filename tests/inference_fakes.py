@@ -8,6 +8,7 @@ import attrs
 import orjson
 from twisted.internet.defer import Deferred, succeed
 
+from osrs_twisted.inference.batching import BatchOutput
 from osrs_twisted.policy.errors import PolicyInputError
 from osrs_twisted.policy.rows import RowRequest
 
@@ -55,8 +56,8 @@ class FakeModels:
         return self.models.get(name)
 
 
-def encode(replies: list[dict[str, Any]]) -> list[bytes]:
-    return [orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in replies]
+def encode(replies: list[dict[str, Any]]) -> BatchOutput:
+    return BatchOutput([orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in replies])
 
 
 class SynchronousPool:
@@ -65,7 +66,7 @@ class SynchronousPool:
     def __init__(self) -> None:
         self.batches: list[tuple[str, list[Any]]] = []
 
-    def run_batch(self, model: FakeModel, rows: Sequence[FakeRow]) -> "Deferred[list[bytes]]":
+    def run_batch(self, model: FakeModel, rows: Sequence[FakeRow]) -> "Deferred[BatchOutput]":
         self.batches.append((model.name, list(rows)))
         return succeed(encode(model.predict(rows, None)))
 
@@ -74,11 +75,11 @@ class ManualPool:
     """Holds each batch until the test releases it, like a busy worker."""
 
     def __init__(self) -> None:
-        self.pending: list[tuple[FakeModel, list[Any], Deferred[list[bytes]]]] = []
+        self.pending: list[tuple[FakeModel, list[Any], Deferred[BatchOutput]]] = []
         self.batches: list[tuple[str, list[Any]]] = []
 
-    def run_batch(self, model: FakeModel, rows: Sequence[FakeRow]) -> "Deferred[list[bytes]]":
-        d: Deferred[list[bytes]] = Deferred()
+    def run_batch(self, model: FakeModel, rows: Sequence[FakeRow]) -> "Deferred[BatchOutput]":
+        d: Deferred[BatchOutput] = Deferred()
         self.batches.append((model.name, list(rows)))
         self.pending.append((model, list(rows), d))
         return d

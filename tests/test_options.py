@@ -60,6 +60,7 @@ DEFAULTS = {
     "retention-days": 30,
     "items-file": None,
     "stale-after": 1800,
+    "metrics": None,
 }
 
 

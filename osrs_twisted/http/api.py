@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Optional
 
 from klein import Klein
+from prometheus_client.registry import CollectorRegistry
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import IResource
 
@@ -13,6 +14,7 @@ from osrs_twisted.health import HealthRegistry
 from osrs_twisted.http.bots import BotRoutes
 from osrs_twisted.http.health import HealthRoutes
 from osrs_twisted.http.items import ItemRoutes
+from osrs_twisted.http.metrics import MetricsRoutes
 from osrs_twisted.http.models import ModelRoutes
 from osrs_twisted.http.openapi import OpenApiRoutes
 from osrs_twisted.http.prices import PriceRoutes
@@ -24,9 +26,11 @@ from osrs_twisted.http.tasks import TaskRoutes
 from osrs_twisted.jobs.scheduler import JobScheduler
 from osrs_twisted.market.catalog import Catalog
 from osrs_twisted.policy import ModelRegistry
+from osrs_twisted.readiness import ReadinessRegistry
 from osrs_twisted.store.interface import IStore
+from osrs_twisted.telemetry.recorders import RecentBots
 
-__all__ = ["HealthApi", "HttpApi", "HttpSettings"]
+__all__ = ["HealthApi", "HttpApi", "HttpSettings", "MetricsApi"]
 
 DEFAULT_SETTINGS = HttpSettings()
 
@@ -38,19 +42,36 @@ class _Routed:
         return self.app.resource()
 
 
-class HealthApi(_Routed, HealthRoutes):
-    """A ``--jobs-only`` worker's API: ``/health`` and ``/health/live``, a
-    JSON 404 for every other path."""
+class MetricsApi(_Routed, MetricsRoutes):
+    """The ``--metrics`` listener's API: ``/metrics`` only."""
 
-    def __init__(self, health: HealthRegistry) -> None:
+    def __init__(self, metrics_registry: CollectorRegistry) -> None:
+        self.metrics_registry = metrics_registry
+        self.app = routed_app(self)
+
+
+class HealthApi(_Routed, HealthRoutes, MetricsRoutes):
+    """A ``--jobs-only`` worker's API: ``/health``, its ``live`` and ``ready``
+    probes and ``/metrics``, a JSON 404 for every other path."""
+
+    def __init__(
+        self,
+        health: HealthRegistry,
+        readiness: Optional[ReadinessRegistry] = None,
+        metrics_registry: Optional[CollectorRegistry] = None,
+    ) -> None:
         self.health = health
+        self.readiness = ReadinessRegistry() if readiness is None else readiness
+        self.metrics_registry = CollectorRegistry() if metrics_registry is None else metrics_registry
         self.app = routed_app(self)
 
 
 class HttpApi(
-    _Routed, HealthRoutes, ItemRoutes, PriceRoutes, SeedRoutes, BotRoutes, ModelRoutes, OpenApiRoutes, TaskRoutes,
+    _Routed, HealthRoutes, MetricsRoutes, ItemRoutes, PriceRoutes, SeedRoutes, BotRoutes, ModelRoutes,
+    OpenApiRoutes, TaskRoutes,
 ):
-    """Every route of the API, bound to the collaborators given here."""
+    """Every route of the API, bound to the collaborators given here.
+    ``recent_bots`` learns of every heartbeat accepted (metrics)."""
 
     def __init__(
         self,
@@ -61,8 +82,14 @@ class HttpApi(
         models: Optional[ModelRegistry] = None,
         catalog: Optional[Catalog] = None,
         jobs: Optional[JobScheduler] = None,
+        readiness: Optional[ReadinessRegistry] = None,
+        metrics_registry: Optional[CollectorRegistry] = None,
+        recent_bots: Optional[RecentBots] = None,
     ) -> None:
         self.health = health
+        self.readiness = ReadinessRegistry() if readiness is None else readiness
+        self.metrics_registry = CollectorRegistry() if metrics_registry is None else metrics_registry
+        self.recent_bots = RecentBots() if recent_bots is None else recent_bots
         self.clock = clock
         self.settings = settings
         self.store = store

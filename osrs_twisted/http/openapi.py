@@ -135,6 +135,7 @@ SCHEMAS: dict[str, Schema] = {
         "checks": {"type": "object", "additionalProperties": ref("Check")},
     }),  # fmt: skip
     "Live": obj({"status": {"const": "ok"}}),
+    "Ready": obj({"status": enum(("ready", "not_ready"))}, {"reasons": array(STR)}),
     "Run": _run_schema(),
     "RunList": obj({"runs": array(ref("Run"))}),
     "Job": obj({
@@ -195,6 +196,14 @@ ITEM_ID = _param("itemId", "path", {"type": "integer", "minimum": 0}, "OSRS item
 PATHS: dict[str, dict[str, Schema]] = {
     "/health": {"get": _op("Process health (200 ok/degraded, 503 failing)", (200, "Health"))},
     "/health/live": {"get": _op("Liveness: 200 whenever the reactor runs", (200, "Live"))},
+    "/health/ready": {"get": {
+        "summary": "Readiness: 200 once the store is migrated, the catalog loaded and the models warmed",
+        "responses": {"200": _response(200, "Ready"), "503": _response(503, "Ready")},
+    }},
+    "/metrics": {"get": {
+        "summary": "Prometheus metrics in the text exposition format (docs/metrics.md)",
+        "responses": {"200": {"description": _STATUS_TEXT[200], "content": {"text/plain": {"schema": STR}}}},
+    }},
     "/items": {"get": _op(
         "Search items by name: exact, then prefix, then substring matches, each by name",
         (200, "ItemPage"), [400, 503],

@@ -22,6 +22,7 @@ from osrs_twisted.inference.metrics import Histogram, InferenceMetrics
 from osrs_twisted.market.gex import PriceFigures, is_stale
 from osrs_twisted.market.snapshot import Entry, Snapshot
 from osrs_twisted.policy import LoadedModel, ModelRegistry, SkippedModel
+from osrs_twisted.readiness import Readiness
 from osrs_twisted.records import Heartbeat, Item, JobRun, PriceBucket
 
 Json = dict[str, Any]
@@ -247,3 +248,10 @@ def health_json(report: HealthReport) -> Json:
         "version": __version__.public(),
         "checks": {name: check_json(check) for name, check in report.checks.items()},
     }
+
+
+def readiness_json(readiness: Readiness) -> Json:
+    """The ``/health/ready`` document."""
+    if readiness.ready:
+        return {"status": "ready"}
+    return {"status": "not_ready", "reasons": list(readiness.reasons)}

@@ -9,6 +9,7 @@ routing state (klein's "non-global state" pattern, one app per instance).
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence, TypeVar
 
 import orjson
@@ -19,6 +20,7 @@ from twisted.web.iweb import IRequest
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from osrs_twisted.http.errors import CODES, NO_SUCH_ROUTE, ApiError
+from osrs_twisted.http.observe import mark_route
 from osrs_twisted.store.interface import StoreUnavailable
 
 log = Logger()
@@ -101,5 +103,17 @@ def routed_app(group: object) -> Klein:
                 continue
             handler = getattr(group, name)
             for path, methods in getattr(member, _ROUTES):
-                app.route(path, methods=list(methods), endpoint=f"{cls.__name__}.{name}:{path}")(handler)
+                endpoint = f"{cls.__name__}.{name}:{path}"
+                app.route(path, methods=list(methods), endpoint=endpoint)(_marking(handler, path))
     return app
+
+
+def _marking(handler: Callable[..., Any], template: str) -> Callable[..., Any]:
+    """``handler``, marking its request with the route ``template`` (metrics labels)."""
+
+    @functools.wraps(handler)
+    def marked(request: IRequest, *args: Any, **kwargs: Any) -> Any:
+        mark_route(request, template)
+        return handler(request, *args, **kwargs)
+
+    return marked

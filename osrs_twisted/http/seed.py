@@ -166,4 +166,5 @@ class SeedRoutes(ApiState):
             raise _invalid_payload(problem)
         heartbeat = Heartbeat(payload["instanceId"], payload, received_at=self.now())
         await self.require_store().add_heartbeat(heartbeat)
+        self.recent_bots.saw(heartbeat.instance_id, heartbeat.received_at)
         return json_response(request, {"status": "ok"})

@@ -14,6 +14,7 @@ from osrs_twisted.market.catalog import Catalog
 from osrs_twisted.market.snapshot import Entry, Snapshot
 from osrs_twisted.policy import ModelRegistry
 from osrs_twisted.store.interface import IStore, StoreUnavailable
+from osrs_twisted.telemetry.recorders import RecentBots
 
 #: The largest ``limit`` any route accepts; larger values are capped to it.
 MAX_LIMIT = 1000
@@ -40,6 +41,7 @@ class ApiState:
     models: Optional[ModelRegistry]
     catalog: Optional[Catalog]
     rendered: RenderCache
+    recent_bots: RecentBots
 
     def now(self) -> int:
         return int(self.clock.seconds())

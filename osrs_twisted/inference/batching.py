@@ -21,9 +21,18 @@ from osrs_twisted.inference.metrics import InferenceMetrics
 from osrs_twisted.policy import LoadedModel, PreparedRow
 from osrs_twisted.waiters import Waiters
 
-#: Runs one batch of rows for one model off the reactor thread; fires with
-#: one encoded reply line per row, in order.
-RunBatch = Callable[[LoadedModel, Sequence[PreparedRow]], "Deferred[list[bytes]]"]
+
+@attrs.frozen
+class BatchOutput:
+    """A batch's reply lines, one per row in order, and the seconds spent
+    inside ``predict`` (measured on the model thread, for metrics)."""
+
+    lines: list[bytes]
+    compute_seconds: float = 0.0
+
+
+#: Runs one batch of rows for one model off the reactor thread.
+RunBatch = Callable[[LoadedModel, Sequence[PreparedRow]], "Deferred[BatchOutput]"]
 
 #: Receives one request's outcome: its encoded reply line, or the failure of
 #: the batch it was in. A plain callable, not a Deferred per request: this
@@ -109,17 +118,27 @@ class Batcher:
         self._metrics.set_queued(self._queued)
         self._metrics.batches.add(take)
         self._busy = True
-        self._run_batch(queue.model, [w.row for w in batch]).addBoth(self._finished, batch)
+        model = queue.model
+        self._run_batch(model, [w.row for w in batch]).addBoth(
+            self._finished, batch, model.name, self._clock.seconds()
+        )
 
-    def _finished(self, result: "list[bytes] | Failure", batch: list[_Waiting]) -> None:
+    def _finished(self, result: "BatchOutput | Failure", batch: list[_Waiting], model: str, dispatched: float) -> None:
         now = self._clock.seconds()
         latency = self._metrics.latency_ms
         if isinstance(result, Failure):
             for waiting in batch:
                 waiting.deliver(result)
         else:
-            for waiting, line in zip(batch, result, strict=False):
-                latency.add((now - waiting.since) * 1000.0)
+            figures = self._metrics.model(model)
+            figures.ok += len(batch)
+            figures.batch_size.add(len(batch))
+            figures.compute_ms.add(result.compute_seconds * 1000.0)
+            queue_wait = figures.queue_wait_ms
+            for waiting, line in zip(batch, result.lines, strict=False):
+                since = waiting.since
+                latency.add((now - since) * 1000.0)
+                queue_wait.add((dispatched - since) * 1000.0)
                 waiting.deliver(line)
         self._busy = False
         self._dispatch()

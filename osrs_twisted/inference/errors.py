@@ -17,13 +17,17 @@ RequestId = Union[str, int]
 
 
 class RequestError(Exception):
-    """A request that cannot be served: answered with one error line."""
+    """A request that cannot be served: answered with one error line.
+    ``model`` names the loaded model it was for, once that was known (metrics)."""
 
-    def __init__(self, code: ErrorCode, message: str, request_id: Optional[RequestId] = None) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, request_id: Optional[RequestId] = None, model: Optional[str] = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.request_id = request_id
+        self.model = model
 
 
 def error_line(code: ErrorCode, message: str, request_id: Optional[RequestId] = None) -> bytes:

@@ -1,15 +1,17 @@
 """Counters of the inference path, read by ``/health`` (rendered in
-``http/render.py``) and benchmarks.
+``http/render.py``), ``/metrics`` (``telemetry/sources.py``) and benchmarks.
 
 Plain integers and fixed histograms updated on the reactor thread: cheap
 enough for every request, bounded in memory however long the server runs.
+Per-model figures are keyed by loaded model names only, so their number is
+bounded by the models, whatever clients send.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections import Counter
-from typing import Sequence
+from typing import Optional, Sequence
 
 import attrs
 
@@ -54,6 +56,29 @@ class Histogram:
         return self.maximum
 
 
+def _latency_histogram() -> Histogram:
+    return Histogram(LATENCY_BOUNDS_MS)
+
+
+def _batch_histogram() -> Histogram:
+    return Histogram(BATCH_BOUNDS)
+
+
+@attrs.define
+class ModelFigures:
+    """One model's share: requests answered, and where their time went (the
+    split Triton reports: waiting for a batch, then inside ``predict``)."""
+
+    #: Requests answered with the model's reply.
+    ok: int = 0
+    #: Rows per batch this model ran.
+    batch_size: Histogram = attrs.field(factory=_batch_histogram)
+    #: Per request: from submission to its batch's dispatch.
+    queue_wait_ms: Histogram = attrs.field(factory=_latency_histogram)
+    #: Per batch: time inside ``predict``, measured on the model thread.
+    compute_ms: Histogram = attrs.field(factory=_latency_histogram)
+
+
 @attrs.define
 class InferenceMetrics:
     """What the TCP side has done since start."""
@@ -64,13 +89,45 @@ class InferenceMetrics:
     errors: Counter[str] = attrs.field(factory=Counter)
     queued: int = 0
     max_queued: int = 0
-    batches: Histogram = attrs.field(factory=lambda: Histogram(BATCH_BOUNDS))
-    latency_ms: Histogram = attrs.field(factory=lambda: Histogram(LATENCY_BOUNDS_MS))
+    batches: Histogram = attrs.field(factory=_batch_histogram)
+    latency_ms: Histogram = attrs.field(factory=_latency_histogram)
+    #: Loaded model name → its figures.
+    models: dict[str, ModelFigures] = attrs.field(factory=dict)
+    #: (model name, code) → errors; the name is ``""`` when the request
+    #: failed before naming a loaded model.
+    model_errors: Counter[tuple[str, str]] = attrs.field(factory=Counter)
 
-    def error(self, code: ErrorCode) -> None:
+    def model(self, name: str) -> ModelFigures:
+        """``name``'s figures, created on its first batch."""
+        figures = self.models.get(name)
+        if figures is None:
+            figures = self.models[name] = ModelFigures()
+        return figures
+
+    def error(self, code: ErrorCode, model: Optional[str] = None) -> None:
         self.errors[code] += 1
+        self.model_errors[(model or "", code)] += 1
 
     def set_queued(self, depth: int) -> None:
         self.queued = depth
         if depth > self.max_queued:
             self.max_queued = depth
+
+
+#: ``ModelLoads`` outcomes: a model file loaded (at start or on reload), a
+#: file that failed to load, a model unloaded because its file went away.
+LOAD_OK = "loaded"
+LOAD_FAILED = "failed"
+UNLOADED = "unloaded"
+
+
+@attrs.define
+class ModelLoads:
+    """Model loads by outcome since start (``osrs_model_loads_total``)."""
+
+    outcomes: Counter[str] = attrs.field(factory=Counter)
+
+    def record_load(self, outcome: str) -> None:
+        """Count one load event; ``outcome`` is one of ``LOAD_OK``,
+        ``LOAD_FAILED``, ``UNLOADED`` (a fixed set: it becomes a label)."""
+        self.outcomes[outcome] += 1

@@ -8,6 +8,7 @@ keeps that work off the reactor thread's hot path.
 from __future__ import annotations
 
 import gc
+import time
 from typing import Optional, Sequence
 
 import numpy as np
@@ -21,6 +22,8 @@ from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
 from osrs_twisted.health import Check
+from osrs_twisted.inference.batching import BatchOutput
+from osrs_twisted.inference.metrics import LOAD_FAILED, LOAD_OK, ModelLoads
 from osrs_twisted.policy import LoadedModel, ModelRegistry, PreparedRow
 
 log = Logger()
@@ -48,6 +51,17 @@ class ModelPoolService(Service):
         self._reactor = reactor
         self._pool = ThreadPool(minthreads=threads, maxthreads=threads, name="osrs-model")
         self._rng = np.random.default_rng(seed)
+        #: Load events; the start's own loads are the first ones.
+        self.loads = ModelLoads()
+        for _ in registry.file_models:
+            self.loads.record_load(LOAD_OK)
+        for _ in registry.skipped:
+            self.loads.record_load(LOAD_FAILED)
+
+    @property
+    def ready(self) -> bool:
+        """Whether every model may serve (``/health/ready``)."""
+        return bool(self.running)
 
     def startService(self) -> None:
         super().startService()
@@ -70,17 +84,17 @@ class ModelPoolService(Service):
         self._pool.stop()
         return succeed(None)
 
-    def run_batch(self, model: LoadedModel, rows: Sequence[PreparedRow]) -> "Deferred[list[bytes]]":
+    def run_batch(self, model: LoadedModel, rows: Sequence[PreparedRow]) -> "Deferred[BatchOutput]":
         """Run one batch on a worker; fires with one encoded reply line per row."""
         if not self.running:
             return fail(PoolStopped("the model pool is not running"))
         return deferToThreadPool(self._reactor, self._pool, self._predict, model, rows)
 
-    def _predict(self, model: LoadedModel, rows: Sequence[PreparedRow]) -> list[bytes]:
-        return [
-            orjson.dumps(reply, option=orjson.OPT_APPEND_NEWLINE)
-            for reply in model.predict(rows, self._rng)
-        ]
+    def _predict(self, model: LoadedModel, rows: Sequence[PreparedRow]) -> BatchOutput:
+        started = time.perf_counter()
+        replies = model.predict(rows, self._rng)
+        seconds = time.perf_counter() - started
+        return BatchOutput([orjson.dumps(reply, option=orjson.OPT_APPEND_NEWLINE) for reply in replies], seconds)
 
     def check(self) -> Check:
         """Health of the model side: failing when no model can run."""

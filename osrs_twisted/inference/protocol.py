@@ -151,34 +151,39 @@ class InferenceFactory(Factory):
         None, and the model's reply line to ``deliver`` later."""
         self.metrics.requests += 1
         request_id: Optional[RequestId] = None
+        model: Optional[str] = None
         try:
             if self.stopping:
                 raise RequestError("unavailable", "the server is stopping")
             request = parse_request(line, self.models)
-            request_id = request.request_id
-            self.batcher.submit(request.model, request.row, partial(self._reply, deliver, request_id))
+            request_id, model = request.request_id, request.model.name
+            self.batcher.submit(request.model, request.row, partial(self._reply, deliver, request_id, model))
         except RequestError as e:
-            self.metrics.error(e.code)
+            self.metrics.error(e.code, e.model)
             return error_line(e.code, e.message, e.request_id)
         except Overloaded as e:
-            self.metrics.error("overloaded")
+            self.metrics.error("overloaded", model)
             return error_line("overloaded", f"the server is overloaded: {e}", request_id)
         except Exception:
-            return self._failed(Failure(), request_id)
+            return self._failed(Failure(), request_id, model)
         return None
 
     def _reply(
-        self, deliver: Callable[[bytes], None], request_id: Optional[RequestId], outcome: bytes | Failure
+        self,
+        deliver: Callable[[bytes], None],
+        request_id: Optional[RequestId],
+        model: str,
+        outcome: bytes | Failure,
     ) -> None:
         if isinstance(outcome, Failure):
-            deliver(self._failed(outcome, request_id))
+            deliver(self._failed(outcome, request_id, model))
         else:
             deliver(with_id(outcome, request_id))
 
-    def _failed(self, failure: Failure, request_id: Optional[RequestId]) -> bytes:
+    def _failed(self, failure: Failure, request_id: Optional[RequestId], model: Optional[str]) -> bytes:
         if failure.check(PoolStopped):
-            self.metrics.error("unavailable")
+            self.metrics.error("unavailable", model)
             return error_line("unavailable", "the server is stopping", request_id)
-        self.metrics.error("internal")
+        self.metrics.error("internal", model)
         log.failure("inference failed", failure)
         return error_line("internal", "internal error; the server logged it", request_id)

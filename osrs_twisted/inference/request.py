@@ -121,5 +121,5 @@ def parse_request(line: bytes, models: ModelLookup) -> InferenceRequest:
             RowRequest(data["obs"], data["actionMasks"], deterministic, log_prob, entropy, value, probs, extensions)
         )
     except PolicyInputError as e:
-        raise RequestError("bad_request", str(e), request_id) from None
+        raise RequestError("bad_request", str(e), request_id, model.name) from None
     return InferenceRequest(model, row, request_id)

@@ -33,6 +33,7 @@ from osrs_twisted.health import Check
 from osrs_twisted.records import JobRun, RunState
 from osrs_twisted.stopping import IBoundedStop, settled_within
 from osrs_twisted.store.interface import IStore, RunStateError, StoreUnavailable
+from osrs_twisted.telemetry.recorders import JobMetrics
 from osrs_twisted.waiters import Waiters
 
 log = Logger()
@@ -154,6 +155,8 @@ class JobScheduler(Service):
         self._queued: dict[int, IDelayedCall] = {}
         self._last: dict[str, JobRun] = {}
         self._waiting_ready: Optional[Deferred[Any]] = None
+        #: Runs executed here and the newest successes known (``/metrics``).
+        self.metrics = JobMetrics()
 
     def _now(self) -> int:
         return int(self.clock.seconds())
@@ -359,6 +362,7 @@ class JobScheduler(Service):
         finally:
             del self._running[job.name]
         duration_ms = int(round((self.clock.seconds() - started) * 1000))
+        self.metrics.record_run(job.name, state, duration_ms / 1000, self._now())
         try:
             finished = await self._store.finish_run(
                 run.id, state, self._now(), duration_ms, error, result
@@ -404,6 +408,9 @@ class JobScheduler(Service):
             self._last.update(await self._store.last_runs())
         except Exception as e:
             log.warn("jobs scheduler: could not read the last runs: {error}", error=e)
+        for run in self._last.values():
+            if run.state == "succeeded" and run.finished_at is not None:
+                self.metrics.saw_success(run.job, run.finished_at)
 
     # queries
 

@@ -78,6 +78,8 @@ class Catalog(service.Service):
         self._first_try: Waiters[None] = Waiters()
         #: Completed reloads, for tests and logging.
         self.loads = 0
+        #: When the last reload completed (clock seconds), for metrics.
+        self.loaded_at: Optional[float] = None
 
     @property
     def loaded(self) -> bool:
@@ -185,6 +187,7 @@ class Catalog(service.Service):
             return
         self._snapshot = build_snapshot(self._items, self._prices, self._volumes, int(self._clock.seconds()))
         self.loads += 1
+        self.loaded_at = self._clock.seconds()
 
     def _loaded(self, result: object) -> None:
         self._loading = None
