@@ -45,6 +45,7 @@ DEFAULT_WIKI_USER_AGENT = (
 _PARAMETER_VARIABLES: Mapping[str, str] = {
     "models": "OSRS_MODELS",
     "default-model": "OSRS_DEFAULT_MODEL",
+    "models-poll": "OSRS_MODELS_POLL",
     "device": "OSRS_DEVICE",
     "database": "DATABASE_URL",
     "wiki-url": "OSRS_WIKI_URL",
@@ -150,6 +151,20 @@ def parse_job_interval(text: str) -> tuple[str, int]:
     return job, value
 
 
+def _non_negative_seconds(name: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"--{name} must be a number of seconds, not {text!r}") from None
+        if not value >= 0 or value == float("inf"):
+            raise ValueError(f"--{name} must be a finite number of seconds of at least 0, not {text}")
+        return value
+
+    parse.coerceDoc = "Seconds (a number of at least 0)."  # type: ignore[attr-defined]
+    return parse
+
+
 class _RecordedParameter(usage.CoerceParameter):
     """A parameter that notes it came from the command line, so the
     environment does not override it."""
@@ -188,6 +203,8 @@ class Options(usage.Options):
     optParameters: list[list[Any]] = [
         ["models", None, "./models", "Directory of *.zip models, named by file stem."],
         ["default-model", None, None, "Model for requests without `model`."],
+        ["models-poll", None, 0.0, "Seconds between checks of the model files for a reload; 0: never.",
+         _non_negative_seconds("models-poll")],
         ["device", None, "cpu", "Torch device for the models (cpu, cuda, cuda:1)."],
         ["database", None, DEFAULT_DATABASE, "sqlite:///path or postgresql://user@host:port/db."],
         ["wiki-url", None, DEFAULT_WIKI_URL, "OSRS Wiki prices API base."],
@@ -277,6 +294,7 @@ class Options(usage.Options):
                 default=self["default-model"],
                 demo=not self["no-demo-model"],
                 device=self["device"],
+                poll=self["models-poll"],
             ),
             store=StoreConfig(database=self["database"]),
             jobs=JobsConfig(

@@ -20,6 +20,7 @@ from osrs_twisted.inference.pool import ModelPoolService
 from osrs_twisted.inference.protocol import InferenceFactory
 from osrs_twisted.inference.service import InferenceService
 from osrs_twisted.policy import load_registry
+from osrs_twisted.policy.reload import ServedModels
 from tests.fixtures import trained_model_path
 from tests.inference_fakes import FakeModel, FakeModels, SynchronousPool, request
 from tests.policy_helpers import assert_close, reference_cases
@@ -53,7 +54,7 @@ class LoopbackTests(TestCase):
 
     def setUp(self) -> None:
         registry = load_registry(None, [trained_model_path()], demo=False)
-        self.pool = ModelPoolService(registry, reactor)
+        self.pool = ModelPoolService(ServedModels(registry), reactor)
         self.pool.startService()
         self.addCleanup(self.pool.stopService)
         self.inference = InferenceService(

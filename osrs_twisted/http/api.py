@@ -21,9 +21,11 @@ from osrs_twisted.http.routing import routed_app
 from osrs_twisted.http.seed import SeedRoutes
 from osrs_twisted.http.state import HttpSettings
 from osrs_twisted.http.tasks import TaskRoutes
+from osrs_twisted.inference.reload import ModelReloadService
 from osrs_twisted.jobs.scheduler import JobScheduler
 from osrs_twisted.market.catalog import Catalog
 from osrs_twisted.policy import ModelRegistry
+from osrs_twisted.policy.reload import ServedModels
 from osrs_twisted.store.interface import IStore
 
 __all__ = ["HealthApi", "HttpApi", "HttpSettings"]
@@ -58,15 +60,19 @@ class HttpApi(
         clock: IReactorTime,
         settings: HttpSettings = DEFAULT_SETTINGS,
         store: Optional[IStore] = None,
-        models: Optional[ModelRegistry] = None,
+        models: Optional[ModelRegistry | ServedModels] = None,
         catalog: Optional[Catalog] = None,
         jobs: Optional[JobScheduler] = None,
+        reloader: Optional[ModelReloadService] = None,
     ) -> None:
+        """``models``: what ``/models`` shows (a fixed registry is served as is);
+        ``reloader``: what ``POST /models/reload`` runs (503 without one)."""
         self.health = health
         self.clock = clock
         self.settings = settings
         self.store = store
-        self.models = models
+        self.models = ServedModels(models) if isinstance(models, ModelRegistry) else models
+        self.reloader = reloader
         self.catalog = catalog
         self.jobs = jobs
         self.rendered = RenderCache()
