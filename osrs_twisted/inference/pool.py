@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 from threadpoolctl import threadpool_limits
 from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
@@ -27,6 +27,7 @@ from twisted.python.threadpool import ThreadPool
 from osrs_twisted.health import Check
 from osrs_twisted.policy import LoadedModel, PreparedRow
 from osrs_twisted.policy.reload import ServedModels, warmup_row, warmup_sizes
+from osrs_twisted.waiters import Waiters
 
 log = Logger()
 
@@ -61,6 +62,7 @@ class ModelPoolService(MultiService):
         self._max_batch = max_batch
         self._warm_at_start = warm_at_start
         self._warmed = not warm_at_start
+        self._ready: Waiters[None] = Waiters()
 
     @property
     def ready(self) -> bool:
@@ -84,8 +86,13 @@ class ModelPoolService(MultiService):
         if self._warm_at_start:
             self.warm(self.registry.registry.models.values()).addCallbacks(self._started_warm, self._warm_failed)
 
+    def whenReady(self) -> "Deferred[None]":
+        """Fires once :attr:`ready` is (at once if it already is)."""
+        return succeed(None) if self.ready else self._ready.wait()
+
     def _started_warm(self, _: None) -> None:
         self._warmed = True
+        self._ready.fire(None)
 
     def _warm_failed(self, failure: Failure) -> None:
         log.failure("model warm-up failed at start; the server stays unready", failure)
