@@ -87,7 +87,7 @@ class ModelPoolService(MultiService):
             self.warm(self.registry.registry.models.values()).addCallbacks(self._started_warm, self._warm_failed)
 
     def whenReady(self) -> "Deferred[None]":
-        """Fires once :attr:`ready` is (at once if it already is)."""
+        """Fires once :attr:`ready` is (at once if it already is); fails if the warm-up at start fails."""
         return succeed(None) if self.ready else self._ready.wait()
 
     def _started_warm(self, _: None) -> None:
@@ -96,6 +96,7 @@ class ModelPoolService(MultiService):
 
     def _warm_failed(self, failure: Failure) -> None:
         log.failure("model warm-up failed at start; the server stays unready", failure)
+        self._ready.fire(failure)
 
     def stopService(self) -> "Deferred[None]":
         """Stop the reloader, then the workers; the caller has already let
