@@ -11,6 +11,7 @@ at most one more waits, taking in every trigger that came while it waited
 from __future__ import annotations
 
 import signal
+import sys
 from typing import Any, Callable, Iterable, Optional
 
 from twisted.application.service import Service
@@ -36,6 +37,12 @@ from osrs_twisted.stopping import IBoundedStop, settled_within
 from osrs_twisted.waiters import Waiters
 
 log = Logger()
+
+#: Python's thread switch interval while a reload runs. The default (5 ms)
+#: lets the loader thread hold the GIL that long between switches, which the
+#: reactor would feel as a stall of as much; 1 ms keeps it under 5 ms
+#: (bench/reload.py measures it).
+RELOAD_SWITCH_INTERVAL = 0.001
 
 #: Warms new model versions up before they serve (the model thread's
 #: ``ModelPoolService.warm``; a process without one passes :func:`no_warm_up`).
@@ -140,6 +147,8 @@ class ModelReloadService(Service):
     async def _reload(self, trigger: Trigger) -> ReloadResult:
         started_at = self.reactor.seconds()
         log.info("model reload started ({trigger})", trigger=trigger)
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch_interval, RELOAD_SWITCH_INTERVAL))
         try:
             plan: ReloadPlan = await deferToThreadPool(
                 self.reactor, self._loader, plan_reload, self.served.registry, self.sources
@@ -149,6 +158,8 @@ class ModelReloadService(Service):
             self.served.reloads["error"] += 1
             log.failure("model reload ({trigger}) failed", trigger=trigger)
             raise
+        finally:
+            sys.setswitchinterval(switch_interval)
         result = plan.result(trigger, started_at, self.reactor.seconds())
         self.served.swap(plan, result)
         self._report(result)
