@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from twisted.internet import reactor, task
+from twisted.internet import reactor as global_reactor
+from twisted.internet import task
 from twisted.internet.defer import Deferred, ensureDeferred
 
 from osrs_twisted.inference.pool import ModelPoolService
@@ -35,6 +36,8 @@ from osrs_twisted.policy.reload import ModelSources, ServedModels
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = ROOT.parent / "shared" / "fixtures" / "models" / "MyTrainedNh.zip"
 PROBE_INTERVAL = 0.001
+#: The global reactor, typed as the services take it (it provides threads, time and TCP).
+reactor: Any = global_reactor
 
 
 class Probe:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, TypeVar
 
 from twisted.internet import endpoints
 from twisted.internet.testing import MemoryReactor
@@ -106,18 +106,36 @@ _MODE_FLAGS: Mapping[str, Mode] = {
 }
 
 
-def _positive_int(name: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
+_Number = TypeVar("_Number", int, float)
+
+
+def _checked(
+    name: str, convert: Callable[[str], _Number], what: str, valid: Callable[[_Number], bool], rule: str, doc: str
+) -> Callable[[str], _Number]:
+    """A coercer for ``--name``: ``convert`` the text, then require ``valid``."""
+
+    def parse(text: str) -> _Number:
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise ValueError(f"--{name} must be a whole number, not {text!r}") from None
-        if value <= 0:
-            raise ValueError(f"--{name} must be at least 1, not {value}")
+            raise ValueError(f"--{name} must be {what}, not {text!r}") from None
+        if not valid(value):
+            raise ValueError(f"--{name} must be {rule}, not {value}")
         return value
 
-    parse.coerceDoc = "A whole number of at least 1."  # type: ignore[attr-defined]
+    parse.coerceDoc = doc  # type: ignore[attr-defined]
     return parse
+
+
+def _positive_int(name: str) -> Callable[[str], int]:
+    return _checked(name, int, "a whole number", lambda value: value > 0, "at least 1", "A whole number of at least 1.")
+
+
+def _non_negative_seconds(name: str) -> Callable[[str], float]:
+    return _checked(
+        name, float, "a number of seconds", lambda value: 0 <= value < float("inf"),
+        "a finite number of seconds of at least 0", "Seconds (a number of at least 0).",
+    )
 
 
 def _port_description(port: str, variable: str) -> str:
@@ -149,20 +167,6 @@ def parse_job_interval(text: str) -> tuple[str, int]:
     if value < 0:
         raise usage.UsageError(f"--job-interval {text!r}: SECONDS must be 0 (off) or more")
     return job, value
-
-
-def _non_negative_seconds(name: str) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"--{name} must be a number of seconds, not {text!r}") from None
-        if not value >= 0 or value == float("inf"):
-            raise ValueError(f"--{name} must be a finite number of seconds of at least 0, not {text}")
-        return value
-
-    parse.coerceDoc = "Seconds (a number of at least 0)."  # type: ignore[attr-defined]
-    return parse
 
 
 class _RecordedParameter(usage.CoerceParameter):

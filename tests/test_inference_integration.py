@@ -18,11 +18,10 @@ from osrs_twisted.inference.batching import Batcher
 from osrs_twisted.inference.metrics import InferenceMetrics
 from osrs_twisted.inference.pool import ModelPoolService
 from osrs_twisted.inference.protocol import InferenceFactory
-from osrs_twisted.inference.service import InferenceService
 from osrs_twisted.policy import load_registry
 from osrs_twisted.policy.reload import ServedModels
 from tests.fixtures import trained_model_path
-from tests.inference_fakes import FakeModel, FakeModels, SynchronousPool, request
+from tests.inference_fakes import FakeModel, FakeModels, SynchronousPool, listen_loopback, request
 from tests.policy_helpers import assert_close, reference_cases
 
 
@@ -55,14 +54,7 @@ class LoopbackTests(TestCase):
     def setUp(self) -> None:
         registry = load_registry(None, [trained_model_path()], demo=False)
         self.pool = ModelPoolService(ServedModels(registry), reactor)
-        self.pool.startService()
-        self.addCleanup(self.pool.stopService)
-        self.inference = InferenceService(
-            self.pool, [], reactor, max_line_bytes=1 << 20, max_inflight=64, max_batch=256, max_queued=8192
-        )
-        port = reactor.listenTCP(0, self.inference.factory, interface="127.0.0.1")
-        self.addCleanup(port.stopListening)
-        self.port = port.getHost().port
+        self.inference, self.port = listen_loopback(self, self.pool, reactor)
 
     def connect(self, lines: list[bytes], line_ending: bytes = b"\n") -> "Deferred[list[dict[str, Any]]]":
         client = _Client(lines, line_ending)

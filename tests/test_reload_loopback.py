@@ -21,11 +21,11 @@ from twisted.trial.unittest import TestCase
 from osrs_twisted.http.render import models_json
 from osrs_twisted.inference.pool import ModelPoolService
 from osrs_twisted.inference.reload import ModelReloadService
-from osrs_twisted.inference.service import InferenceService
 from osrs_twisted.policy import LoadedModel, ModelRegistry, load_registry
 from osrs_twisted.policy.registry import file_sha256
 from osrs_twisted.policy.reload import ModelSources, ServedModels
 from tests.http_helpers import deferred_test
+from tests.inference_fakes import listen_loopback
 from tests.policy_helpers import nhenv_request, prepare
 from tests.reload_helpers import CountingEngine, counting_model, write_fixture, write_synthetic
 
@@ -96,14 +96,7 @@ class ReloadUnderLoadTests(TestCase):
         self.reloader = ModelReloadService(self.served, ModelSources(self.directory, demo=False), reactor,
                                            self.pool.warm)
         self.reloader.setServiceParent(self.pool)
-        self.pool.startService()
-        self.addCleanup(self.pool.stopService)
-        self.inference = InferenceService(
-            self.pool, [], reactor, max_line_bytes=1 << 20, max_inflight=64, max_batch=256, max_queued=8192
-        )
-        port = reactor.listenTCP(0, self.inference.factory, interface="127.0.0.1")
-        self.addCleanup(port.stopListening)
-        self.port = port.getHost().port
+        self.inference, self.port = listen_loopback(self, self.pool, reactor)
         self.bots: list[_Bot] = []
         self.addCleanup(lambda: Deferred.fromCoroutine(self.disconnect()))
 
