@@ -69,6 +69,8 @@ class ModelsConfig:
     default: Optional[str]
     demo: bool
     device: str
+    #: Seconds between checks of the model files for a reload; 0: never (SIGHUP and HTTP still reload).
+    poll: float = 0.0
 
 
 @attrs.frozen

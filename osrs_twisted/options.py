@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, TypeVar
 
 from twisted.internet import endpoints
 from twisted.internet.testing import MemoryReactor
@@ -45,6 +45,7 @@ DEFAULT_WIKI_USER_AGENT = (
 _PARAMETER_VARIABLES: Mapping[str, str] = {
     "models": "OSRS_MODELS",
     "default-model": "OSRS_DEFAULT_MODEL",
+    "models-poll": "OSRS_MODELS_POLL",
     "device": "OSRS_DEVICE",
     "database": "DATABASE_URL",
     "wiki-url": "OSRS_WIKI_URL",
@@ -106,18 +107,36 @@ _MODE_FLAGS: Mapping[str, Mode] = {
 }
 
 
-def _positive_int(name: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
+_Number = TypeVar("_Number", int, float)
+
+
+def _checked(
+    name: str, convert: Callable[[str], _Number], what: str, valid: Callable[[_Number], bool], rule: str, doc: str
+) -> Callable[[str], _Number]:
+    """A coercer for ``--name``: ``convert`` the text, then require ``valid``."""
+
+    def parse(text: str) -> _Number:
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise ValueError(f"--{name} must be a whole number, not {text!r}") from None
-        if value <= 0:
-            raise ValueError(f"--{name} must be at least 1, not {value}")
+            raise ValueError(f"--{name} must be {what}, not {text!r}") from None
+        if not valid(value):
+            raise ValueError(f"--{name} must be {rule}, not {value}")
         return value
 
-    parse.coerceDoc = "A whole number of at least 1."  # type: ignore[attr-defined]
+    parse.coerceDoc = doc  # type: ignore[attr-defined]
     return parse
+
+
+def _positive_int(name: str) -> Callable[[str], int]:
+    return _checked(name, int, "a whole number", lambda value: value > 0, "at least 1", "A whole number of at least 1.")
+
+
+def _non_negative_seconds(name: str) -> Callable[[str], float]:
+    return _checked(
+        name, float, "a number of seconds", lambda value: 0 <= value < float("inf"),
+        "a finite number of seconds of at least 0", "Seconds (a number of at least 0).",
+    )
 
 
 def _port_description(port: str, variable: str) -> str:
@@ -189,6 +208,8 @@ class Options(usage.Options):
     optParameters: list[list[Any]] = [
         ["models", None, "./models", "Directory of *.zip models, named by file stem."],
         ["default-model", None, None, "Model for requests without `model`."],
+        ["models-poll", None, 0.0, "Seconds between checks of the model files for a reload; 0: never.",
+         _non_negative_seconds("models-poll")],
         ["device", None, "cpu", "Torch device for the models (cpu, cuda, cuda:1)."],
         ["database", None, DEFAULT_DATABASE, "sqlite:///path or postgresql://user@host:port/db."],
         ["wiki-url", None, DEFAULT_WIKI_URL, "OSRS Wiki prices API base."],
@@ -281,6 +302,7 @@ class Options(usage.Options):
                 default=self["default-model"],
                 demo=not self["no-demo-model"],
                 device=self["device"],
+                poll=self["models-poll"],
             ),
             store=StoreConfig(database=self["database"]),
             jobs=JobsConfig(

@@ -1,8 +1,10 @@
 """Assembly: ``makeService(config, reactor=...)`` builds the whole process.
 
 Children, started in this order and stopped in the reverse one, each waiting
-for the one before: ``store``, ``models``, ``tcp``, ``http``, ``jobs``. The
-reactor and every collaborator are passed in; nothing here is global.
+for the one before: ``store``, ``models`` (with the model reloader,
+``reload``, as its child; under ``http`` in an ``--http-only`` process),
+``tcp``, ``http``, ``jobs``. The reactor and every collaborator are passed
+in; nothing here is global.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from twisted.application import strports
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -25,12 +27,14 @@ from osrs_twisted.health import Check, CheckFunction, HealthRegistry
 from osrs_twisted.http.api import HealthApi, HttpApi, HttpSettings, MetricsApi
 from osrs_twisted.http.site import ApiSite
 from osrs_twisted.inference.pool import ModelPoolService
+from osrs_twisted.inference.reload import ModelReloadService, WarmUp, no_warm_up
 from osrs_twisted.inference.service import InferenceService
 from osrs_twisted.jobs.build import build_scheduler
 from osrs_twisted.jobs.scheduler import JobScheduler
 from osrs_twisted.market.catalog import Catalog
-from osrs_twisted.policy import ModelLoadError, ModelRegistry, load_registry
+from osrs_twisted.policy import ModelLoadError, load_registry
 from osrs_twisted.policy.registry import UnknownDefaultModel
+from osrs_twisted.policy.reload import ModelSources, ServedModels
 from osrs_twisted.readiness import ReadinessRegistry, catalog_readiness, models_readiness, store_readiness
 from osrs_twisted.stopping import IBoundedStop
 from osrs_twisted.store.factory import open_store
@@ -167,7 +171,7 @@ class RecentBotsSeeder(Service):
         log.warn("recent bots not read from the store: {error}", error=failure.getErrorMessage())
 
 
-def _load_models(config: ModelsConfig) -> ModelRegistry:
+def _load_models(config: ModelsConfig) -> ServedModels:
     try:
         registry = load_registry(
             config.directory,
@@ -182,7 +186,26 @@ def _load_models(config: ModelsConfig) -> ModelRegistry:
         raise StartupError(str(e)) from None
     for warning in registry.warnings:
         log.warn("{model_warning}", model_warning=warning)
-    return registry
+    served = ServedModels(registry)
+    served.model_loads.update(loaded=len(registry.file_models), failed=len(registry.skipped))
+    return served
+
+
+def _takes_thread_calls(reactor: Any) -> bool:
+    """A real reactor. A memory reactor (assembly tests) cannot be called
+    back from a thread: a tree built on one leaves out the thread work that
+    runs by itself (warm-up at start, the SIGHUP handler)."""
+    return IReactorFromThreads.providedBy(reactor)
+
+
+def _reloader(config: ModelsConfig, served: ServedModels, reactor: Any, warm: WarmUp) -> ModelReloadService:
+    """Reloads on SIGHUP, ``POST /models/reload`` and every ``--models-poll`` seconds."""
+    sources = ModelSources(config.directory, config.files, config.demo, config.default, config.device)
+    reloader = ModelReloadService(
+        served, sources, reactor, warm, poll=config.poll, sighup=_takes_thread_calls(reactor)
+    )
+    reloader.setName("reload")
+    return reloader
 
 
 def _softened(check: CheckFunction) -> CheckFunction:
@@ -226,11 +249,14 @@ def _add_tcp(
     soften: bool,
     reactor: Any,
     health: HealthRegistry,
-    registry: ModelRegistry,
-) -> None:
-    pool = ModelPoolService(registry, reactor)
+    served: ServedModels,
+    models: ModelsConfig,
+) -> ModelReloadService:
+    pool = ModelPoolService(served, reactor, max_batch=limits.max_batch, warm_at_start=_takes_thread_calls(reactor))
     pool.setName("models")
     pool.setServiceParent(root)
+    reloader = _reloader(models, served, reactor, pool.warm)
+    reloader.setServiceParent(pool)
     inference = InferenceService(
         pool,
         endpoints,
@@ -245,7 +271,8 @@ def _add_tcp(
     health.register("models", _softened(inference.check) if soften else inference.check)
     root.readiness.register("models", partial(models_readiness, pool))
     root.metric_sources.add(partial(metric_sources.inference_families, inference.metrics))
-    root.metric_sources.add(partial(metric_sources.model_families, lambda: pool.registry, pool.loads))
+    root.metric_sources.add(partial(metric_sources.model_families, lambda: served))
+    return reloader
 
 
 def _add_jobs(config: Config, reactor: Any, health: HealthRegistry, store_service: StoreService) -> JobScheduler:
@@ -263,7 +290,8 @@ def _add_http(
     reactor: Any,
     health: HealthRegistry,
     store_service: Optional[StoreService],
-    registry: Optional[ModelRegistry],
+    served: Optional[ServedModels],
+    reloader: Optional[ModelReloadService],
     jobs: Optional[JobScheduler],
     http_metrics: HttpMetrics,
 ) -> None:
@@ -285,14 +313,18 @@ def _add_http(
         root.metric_sources.add(partial(metric_sources.catalog_families, catalog, reactor, settings.stale_after))
     gate = StartGate()
     HttpReadiness(reactor, gate, store_service, catalog).setServiceParent(http)
+    if served is not None and reloader is None:
+        reloader = _reloader(config.models, served, reactor, no_warm_up)
+        reloader.setServiceParent(http)
     recent_bots = RecentBots()
     if serves_api:
         if store_service is not None:
             RecentBotsSeeder(recent_bots, store_service).setServiceParent(http)
         root.metric_sources.add(partial(metric_sources.bot_families, recent_bots, reactor))
     api = HttpApi(
-        health, reactor, settings, store=store, models=registry, catalog=catalog, jobs=jobs,
+        health, reactor, settings, store=store, models=served, catalog=catalog, jobs=jobs,
         readiness=root.readiness, metrics_registry=root.metrics_registry, recent_bots=recent_bots,
+        reloader=reloader,
     )
     resource = (api if serves_api else HealthApi(health, root.readiness, root.metrics_registry)).resource()
     site = GatedFactory(ApiSite(resource, settings.max_body_bytes, reactor, http_metrics), gate)
@@ -323,13 +355,16 @@ def makeService(config: Config, reactor: Any = None) -> OsrsService:
     root = OsrsService(reactor, stop_budget=config.stop_budget)
     health = root.health
     store_service = _add_store(root, config, reactor, health) if config.needs_store else None
-    registry = _load_models(config.models) if config.needs_models else None
+    served = _load_models(config.models) if config.needs_models else None
+    reloader: Optional[ModelReloadService] = None
     if mode.serves_tcp:
-        assert registry is not None
-        _add_tcp(root, config.listen.tcp, config.limits, mode.serves_api, reactor, health, registry)
-    elif registry is not None:
-        served = registry
-        root.metric_sources.add(partial(metric_sources.model_families, lambda: served, None))
+        assert served is not None
+        reloader = _add_tcp(
+            root, config.listen.tcp, config.limits, mode.serves_api, reactor, health, served, config.models
+        )
+    elif served is not None:
+        http_served = served
+        root.metric_sources.add(partial(metric_sources.model_families, lambda: http_served))
     jobs: Optional[JobScheduler] = None
     if config.jobs.enabled:
         assert store_service is not None
@@ -339,7 +374,7 @@ def makeService(config: Config, reactor: Any = None) -> OsrsService:
     if mode.listens_http or config.listen.metrics is not None:
         root.metric_sources.add(partial(metric_sources.http_families, http_metrics))
     if mode.listens_http:
-        _add_http(root, config, reactor, health, store_service, registry, jobs, http_metrics)
+        _add_http(root, config, reactor, health, store_service, served, reloader, jobs, http_metrics)
     if config.listen.metrics is not None:
         _add_metrics_listener(root, config.listen.metrics, reactor, http_metrics)
     if jobs is not None:

@@ -7,8 +7,11 @@ from typing import Any, Optional, Sequence
 import attrs
 import orjson
 from twisted.internet.defer import Deferred, succeed
+from twisted.trial.unittest import TestCase
 
 from osrs_twisted.inference.batching import BatchOutput
+from osrs_twisted.inference.pool import ModelPoolService
+from osrs_twisted.inference.service import InferenceService
 from osrs_twisted.policy.errors import PolicyInputError
 from osrs_twisted.policy.rows import RowRequest
 
@@ -100,3 +103,15 @@ def request(value: float = 1, model: object = "m", **extra: Any) -> bytes:
         body["model"] = model
     body.update(extra)
     return orjson.dumps(body)
+
+
+def listen_loopback(test: TestCase, pool: ModelPoolService, reactor: Any) -> tuple[InferenceService, int]:
+    """Start ``pool`` and serve it on a free loopback port until the test ends."""
+    pool.startService()
+    test.addCleanup(pool.stopService)
+    inference = InferenceService(
+        pool, [], reactor, max_line_bytes=1 << 20, max_inflight=64, max_batch=256, max_queued=8192
+    )
+    port = reactor.listenTCP(0, inference.factory, interface="127.0.0.1")
+    test.addCleanup(port.stopListening)
+    return inference, port.getHost().port

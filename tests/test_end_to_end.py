@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +22,8 @@ from twisted.trial.unittest import TestCase
 from twisted.web.client import HTTPConnectionPool
 
 from osrs_twisted.policy.builtin import NHENV_HEAD_SIZES
+from osrs_twisted.policy.registry import file_sha256
+from tests.fixtures import trained_model_path
 
 
 def free_port() -> int:
@@ -37,41 +40,51 @@ class _LineClient(Protocol):
         self.data += data
 
 
+class _Server:
+    """``twist osrs`` in a subprocess on free loopback ports, read over HTTP."""
+
+    def __init__(self, test: TestCase, *arguments: str) -> None:
+        self.http_port, self.tcp_port = free_port(), free_port()
+        self.workdir = os.path.abspath(test.mktemp())
+        os.makedirs(self.workdir)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OSRS_", "DATABASE_URL", "MODEL_PATH"))}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "twisted", "--log-format=json", "osrs",
+             "--http", f"tcp:{self.http_port}:interface=127.0.0.1",
+             "--tcp", f"tcp:{self.tcp_port}:interface=127.0.0.1",
+             "--database", "sqlite:///osrs.sqlite3", "--no-jobs", *arguments],
+            cwd=self.workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        test.addCleanup(self._kill_if_running)
+        self.pool = HTTPConnectionPool(reactor, persistent=False)
+        test.addCleanup(self.pool.closeCachedConnections)
+        self.test = test
+
+    def _kill_if_running(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+
+    async def get(self, path: str) -> Any:
+        """The first answer to ``GET path`` (retried while the server starts): (response, JSON body)."""
+        for _ in range(300):
+            if self.process.poll() is not None:
+                self.test.fail(f"server exited early: {self.process.stdout.read().decode()}")  # type: ignore[union-attr]
+            try:
+                response = await treq.get(f"http://127.0.0.1:{self.http_port}{path}", pool=self.pool)
+                body = await response.json()
+                return response, body
+            except Exception:
+                await deferLater(reactor, 0.1, lambda: None)
+        self.test.fail(f"the server never answered {path}")
+
+
 class TwistOsrsTests(TestCase):
     timeout = 120
 
     async def test_serves_and_stops_on_sigterm(self) -> None:
-        http_port, tcp_port = free_port(), free_port()
-        workdir = self.mktemp()
-        os.makedirs(workdir)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OSRS_", "DATABASE_URL", "MODEL_PATH"))}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "twisted", "--log-format=json", "osrs",
-             "--http", f"tcp:{http_port}:interface=127.0.0.1", "--tcp", f"tcp:{tcp_port}:interface=127.0.0.1",
-             "--database", "sqlite:///osrs.sqlite3", "--no-jobs"],
-            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
-        assert process.stdout is not None
-
-        def kill_if_running() -> None:
-            if process.poll() is None:
-                process.kill()
-
-        self.addCleanup(kill_if_running)
-        pool = HTTPConnectionPool(reactor, persistent=False)
-        self.addCleanup(pool.closeCachedConnections)
-
-        body: Any = None
-        for _ in range(300):
-            if process.poll() is not None:
-                self.fail(f"server exited early: {process.stdout.read().decode()}")
-            try:
-                response = await treq.get(f"http://127.0.0.1:{http_port}/health", pool=pool)
-                body = await response.json()
-                break
-            except Exception:
-                await deferLater(reactor, 0.1)
-        self.assertIsNotNone(body, "the server never answered /health")
+        server = _Server(self)
+        process, tcp_port = server.process, server.tcp_port
+        response, body = await server.get("/health")
         self.assertEqual(response.code, 200)
         self.assertEqual(body["status"], "degraded", "only built-in models are loaded")
         self.assertEqual(body["checks"]["store"]["status"], "ok")
@@ -99,6 +112,28 @@ class TwistOsrsTests(TestCase):
         formats = [event.get("log_format", "") for event in events]
         self.assertTrue(any("osrs stopped" in f for f in formats), formats[-10:])
         self.assertFalse([e for e in events if e.get("log_level", {}).get("name") in ("error", "critical")])
+
+    async def test_sighup_reloads_the_models_directory(self) -> None:
+        models = self.mktemp()
+        os.makedirs(models)
+        server = _Server(self, "--models", os.path.abspath(models))
+        _, before = await server.get("/models")
+        self.assertNotIn("Nh", [m["name"] for m in before["models"]])
+        shutil.copy(trained_model_path(), os.path.join(models, "Nh.zip"))
+        server.process.send_signal(signal.SIGHUP)
+        for _ in range(100):
+            _, after = await server.get("/models")
+            if after["lastReload"] is not None:
+                break
+            await deferLater(reactor, 0.1, lambda: None)
+        self.assertEqual(after["lastReload"]["trigger"], "signal")
+        self.assertEqual(after["lastReload"]["loaded"], ["Nh"])
+        [nh] = [m for m in after["models"] if m["name"] == "Nh"]
+        self.assertEqual(nh["sha256"], file_sha256(trained_model_path()))
+        self.assertIsNone(server.process.poll(), "SIGHUP reloads; it does not stop the server")
+        server.process.send_signal(signal.SIGTERM)
+        output, _ = server.process.communicate(timeout=30)
+        self.assertEqual(server.process.returncode, -signal.SIGTERM, output.decode())
 
 
 class StartFailureTests(TestCase):

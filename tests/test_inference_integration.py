@@ -11,7 +11,7 @@ from twisted.internet import reactor
 from twisted.internet.abstract import FileDescriptor
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-from twisted.internet.interfaces import IPushProducer, IReactorFromThreads
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.task import deferLater
 from twisted.protocols.basic import LineReceiver
 from twisted.trial.unittest import TestCase
@@ -20,10 +20,10 @@ from osrs_twisted.inference.batching import Batcher
 from osrs_twisted.inference.metrics import InferenceMetrics
 from osrs_twisted.inference.pool import ModelPoolService
 from osrs_twisted.inference.protocol import InferenceFactory, InferenceProtocol
-from osrs_twisted.inference.service import InferenceService
 from osrs_twisted.policy import load_registry
+from osrs_twisted.policy.reload import ServedModels
 from tests.fixtures import trained_model_path
-from tests.inference_fakes import FakeModel, FakeModels, SynchronousPool, request
+from tests.inference_fakes import FakeModel, FakeModels, SynchronousPool, listen_loopback, request
 from tests.loopback import listen
 from tests.policy_helpers import assert_close, reference_cases
 
@@ -58,13 +58,8 @@ class LoopbackTests(TestCase):
 
     def setUp(self) -> None:
         registry = load_registry(None, [trained_model_path()], demo=False)
-        self.pool = ModelPoolService(registry, IReactorFromThreads(reactor))
-        self.pool.startService()
-        self.addCleanup(self.pool.stopService)
-        self.inference = InferenceService(
-            self.pool, [], reactor, max_line_bytes=1 << 20, max_inflight=64, max_batch=256, max_queued=8192
-        )
-        self.port = listen(self, self.inference.factory)
+        self.pool = ModelPoolService(ServedModels(registry), reactor)
+        self.inference, self.port = listen_loopback(self, self.pool, reactor)
 
     def connect(self, lines: list[bytes], line_ending: bytes = b"\n") -> "Deferred[list[dict[str, Any]]]":
         client = _Client(lines, line_ending)

@@ -46,6 +46,7 @@ DEFAULTS = {
     "models": "./models",
     "model": [],
     "default-model": None,
+    "models-poll": 0.0,
     "device": "cpu",
     "database": DEFAULT_DATABASE,
     "wiki-url": DEFAULT_WIKI_URL,

@@ -23,9 +23,11 @@ from osrs_twisted.http.routing import routed_app
 from osrs_twisted.http.seed import SeedRoutes
 from osrs_twisted.http.state import HttpSettings
 from osrs_twisted.http.tasks import TaskRoutes
+from osrs_twisted.inference.reload import ModelReloadService
 from osrs_twisted.jobs.scheduler import JobScheduler
 from osrs_twisted.market.catalog import Catalog
 from osrs_twisted.policy import ModelRegistry
+from osrs_twisted.policy.reload import ServedModels
 from osrs_twisted.readiness import ReadinessRegistry
 from osrs_twisted.store.interface import IStore
 from osrs_twisted.telemetry.recorders import RecentBots
@@ -79,13 +81,16 @@ class HttpApi(
         clock: IReactorTime,
         settings: HttpSettings = DEFAULT_SETTINGS,
         store: Optional[IStore] = None,
-        models: Optional[ModelRegistry] = None,
+        models: Optional[ModelRegistry | ServedModels] = None,
         catalog: Optional[Catalog] = None,
         jobs: Optional[JobScheduler] = None,
         readiness: Optional[ReadinessRegistry] = None,
         metrics_registry: Optional[CollectorRegistry] = None,
         recent_bots: Optional[RecentBots] = None,
+        reloader: Optional[ModelReloadService] = None,
     ) -> None:
+        """``models``: what ``/models`` shows (a fixed registry is served as is);
+        ``reloader``: what ``POST /models/reload`` runs (503 without one)."""
         self.health = health
         self.readiness = ReadinessRegistry() if readiness is None else readiness
         self.metrics_registry = CollectorRegistry() if metrics_registry is None else metrics_registry
@@ -93,7 +98,8 @@ class HttpApi(
         self.clock = clock
         self.settings = settings
         self.store = store
-        self.models = models
+        self.models = ServedModels(models) if isinstance(models, ModelRegistry) else models
+        self.reloader = reloader
         self.catalog = catalog
         self.jobs = jobs
         self.rendered = RenderCache()

@@ -127,6 +127,11 @@ SCHEMAS: dict[str, Schema] = {
         "default": nullable(STR),
         "models": array(ref("Model")),
         "skipped": array(obj({"path": STR, "error": STR})),
+    }, {"lastReload": nullable(ref("ModelReload"))}),  # fmt: skip
+    "ModelReload": obj({
+        "outcome": enum(["ok", "failed"]), "trigger": enum(["signal", "http", "poll", "api"]),
+        "startedAt": NUM, "finishedAt": NUM, "loaded": array(STR), "replaced": array(STR), "removed": array(STR),
+        "unchanged": array(STR), "failed": array(obj({"path": STR, "error": STR})),
     }),  # fmt: skip
     "Check": obj({"status": enum(["ok", "degraded", "failing"]), "detail": STR}, closed=False),
     "Health": obj({
@@ -249,6 +254,9 @@ PATHS: dict[str, dict[str, Schema]] = {
         [_param("instanceId", "path", STR, "The bot's instanceId"), _limit(50)],
     )},
     "/models": {"get": _op("The loaded policy models and the skipped files", (200, "ModelList"))},
+    "/models/reload": {"post": _op(
+        "Reload the model files now and answer with what changed (admin)", (200, "ModelReload"), [401, 403, 503],
+    )},
     "/tasks": {"get": _op("The background jobs with their last run and next run time", (200, "JobList"), [503])},
     "/tasks/runs": {"get": _op(
         "Job runs, newest first", (200, "RunList"), [400, 503],

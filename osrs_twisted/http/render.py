@@ -22,6 +22,7 @@ from osrs_twisted.inference.metrics import Histogram, InferenceMetrics
 from osrs_twisted.market.gex import PriceFigures, is_stale
 from osrs_twisted.market.snapshot import Entry, Snapshot
 from osrs_twisted.policy import LoadedModel, ModelRegistry, SkippedModel
+from osrs_twisted.policy.reload import ReloadResult, ServedModels
 from osrs_twisted.readiness import Readiness
 from osrs_twisted.records import Heartbeat, Item, JobRun, PriceBucket
 
@@ -173,14 +174,32 @@ def skipped_json(skipped: SkippedModel) -> Json:
 NO_MODELS: Mapping[str, Any] = {"default": None, "models": [], "skipped": []}
 
 
-def models_json(registry: Optional[ModelRegistry]) -> Mapping[str, Any]:
-    """The ``GET /models`` document."""
-    if registry is None:
+def reload_json(result: ReloadResult) -> Json:
+    """What one model reload did: ``POST /models/reload``'s body, and ``lastReload`` in ``GET /models``."""
+    return {
+        "outcome": result.outcome,
+        "trigger": result.trigger,
+        "startedAt": result.started_at,
+        "finishedAt": result.finished_at,
+        "loaded": list(result.loaded),
+        "replaced": list(result.replaced),
+        "removed": list(result.removed),
+        "unchanged": list(result.unchanged),
+        "failed": [skipped_json(failed) for failed in result.failed],
+    }
+
+
+def models_json(models: Optional[ModelRegistry | ServedModels]) -> Mapping[str, Any]:
+    """The ``GET /models`` document (``lastReload``: null until a reload ran)."""
+    if models is None:
         return NO_MODELS
+    served = models if isinstance(models, ServedModels) else ServedModels(models)
+    registry, last = served.registry, served.last_reload
     return {
         "default": registry.default_name,
         "models": [model_json(model) for model in registry.models.values()],
         "skipped": [skipped_json(skip) for skip in registry.skipped],
+        "lastReload": None if last is None else reload_json(last),
     }
 
 

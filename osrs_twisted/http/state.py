@@ -10,9 +10,10 @@ from twisted.internet.interfaces import IReactorTime
 
 from osrs_twisted.health import HealthRegistry
 from osrs_twisted.http.render import RenderCache
+from osrs_twisted.inference.reload import ModelReloadService
 from osrs_twisted.market.catalog import Catalog
 from osrs_twisted.market.snapshot import Entry, Snapshot
-from osrs_twisted.policy import ModelRegistry
+from osrs_twisted.policy.reload import ServedModels
 from osrs_twisted.store.interface import IStore, StoreUnavailable
 from osrs_twisted.telemetry.recorders import RecentBots
 
@@ -38,7 +39,8 @@ class ApiState:
     clock: IReactorTime
     settings: HttpSettings
     store: Optional[IStore]
-    models: Optional[ModelRegistry]
+    models: Optional[ServedModels]
+    reloader: Optional[ModelReloadService]
     catalog: Optional[Catalog]
     rendered: RenderCache
     recent_bots: RecentBots

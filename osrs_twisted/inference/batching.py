@@ -2,9 +2,14 @@
 
 One batch is in flight at a time. A request that arrives while the pool is
 idle goes at once, alone, so a lone bot waits for nothing; requests that
-arrive while a batch runs queue per model and leave together, up to
+arrive while a batch runs queue per model name and leave together, up to
 ``max_batch`` rows, as soon as the running batch returns. There is no timed
 collection window: the batch size follows the load by itself.
+
+A model reload may swap the version serving a name while rows wait: the
+version is resolved when the batch leaves, so queued rows go to the newest
+version (when it takes the same input as the one they were checked against),
+and a running batch finishes on the version it started with.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ class BatchOutput:
 #: Runs one batch of rows for one model off the reactor thread.
 RunBatch = Callable[[LoadedModel, Sequence[PreparedRow]], "Deferred[BatchOutput]"]
 
+#: The version now serving a name (None once it is unloaded).
+CurrentModel = Callable[[str], Optional[LoadedModel]]
+
 #: Receives one request's outcome: its encoded reply line, or the failure of
 #: the batch it was in. A plain callable, not a Deferred per request: this
 #: is the hot path, and nothing else ever waits on one request.
@@ -46,15 +54,10 @@ class Overloaded(Exception):
 
 @attrs.define
 class _Waiting:
+    model: LoadedModel
     row: PreparedRow
     deliver: Deliver
     since: float
-
-
-@attrs.define
-class _ModelQueue:
-    model: LoadedModel
-    waiting: deque[_Waiting] = attrs.field(factory=deque)
 
 
 class Batcher:
@@ -67,13 +70,17 @@ class Batcher:
         metrics: InferenceMetrics,
         max_batch: int,
         max_queued: int,
+        current: Optional[CurrentModel] = None,
     ) -> None:
+        """``current`` gives the version serving a name at dispatch; without
+        it each row runs on the model it was submitted with."""
         self._run_batch = run_batch
+        self._current = current
         self._clock = clock
         self._metrics = metrics
         self._max_batch = max_batch
         self._max_queued = max_queued
-        self._queues: dict[str, _ModelQueue] = {}
+        self._queues: dict[str, deque[_Waiting]] = {}
         self._queued = 0
         self._busy = False
         self._drained: Waiters[None] = Waiters()
@@ -89,9 +96,9 @@ class Batcher:
         if self._queued >= self._max_queued:
             raise Overloaded(f"{self._queued} requests are already waiting for the model")
         queue = self._queues.get(model.name)
-        if queue is None or queue.model is not model:
-            queue = self._queues[model.name] = _ModelQueue(model)
-        queue.waiting.append(_Waiting(row, deliver, self._clock.seconds()))
+        if queue is None:
+            queue = self._queues[model.name] = deque()
+        queue.append(_Waiting(model, row, deliver, self._clock.seconds()))
         self._queued += 1
         self._metrics.set_queued(self._queued)
         if not self._busy:
@@ -103,22 +110,37 @@ class Batcher:
             return succeed(None)
         return self._drained.wait()
 
-    def _oldest_queue(self) -> Optional[_ModelQueue]:
-        waiting = [q for q in self._queues.values() if q.waiting]
-        return min(waiting, key=lambda q: q.waiting[0].since, default=None)
+    def _oldest_queue(self) -> Optional[deque[_Waiting]]:
+        waiting = [queue for queue in self._queues.values() if queue]
+        return min(waiting, key=lambda queue: queue[0].since, default=None)
+
+    def _target(self, waiting: _Waiting) -> LoadedModel:
+        """The version a queued row runs on: the one serving its name now, when
+        it takes the same input as the row's own; otherwise the row's own."""
+        if self._current is None:
+            return waiting.model
+        current = self._current(waiting.model.name)
+        if current is None or current is waiting.model or current.spec != waiting.model.spec:
+            return waiting.model
+        return current
 
     def _dispatch(self) -> None:
         queue = self._oldest_queue()
         if queue is None:
             self._drained.fire(None)
             return
-        take = min(len(queue.waiting), self._max_batch)
-        batch = [queue.waiting.popleft() for _ in range(take)]
+        first = queue[0].model
+        model = self._target(queue[0])
+        batch = [queue.popleft()]
+        # Rows checked against the first row's version or the target one run
+        # together (identity tests: this is the hot path); others wait.
+        while queue and len(batch) < self._max_batch and (queue[0].model is first or queue[0].model is model):
+            batch.append(queue.popleft())
+        take = len(batch)
         self._queued -= take
         self._metrics.set_queued(self._queued)
         self._metrics.batches.add(take)
         self._busy = True
-        model = queue.model
         self._run_batch(model, [w.row for w in batch]).addBoth(
             self._finished, batch, model.name, self._clock.seconds()
         )

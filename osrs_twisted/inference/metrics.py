@@ -112,22 +112,3 @@ class InferenceMetrics:
         self.queued = depth
         if depth > self.max_queued:
             self.max_queued = depth
-
-
-#: ``ModelLoads`` outcomes: a model file loaded (at start or on reload), a
-#: file that failed to load, a model unloaded because its file went away.
-LOAD_OK = "loaded"
-LOAD_FAILED = "failed"
-UNLOADED = "unloaded"
-
-
-@attrs.define
-class ModelLoads:
-    """Model loads by outcome since start (``osrs_model_loads_total``)."""
-
-    outcomes: Counter[str] = attrs.field(factory=Counter)
-
-    def record_load(self, outcome: str) -> None:
-        """Count one load event; ``outcome`` is one of ``LOAD_OK``,
-        ``LOAD_FAILED``, ``UNLOADED`` (a fixed set: it becomes a label)."""
-        self.outcomes[outcome] += 1

@@ -2,29 +2,33 @@
 
 The reactor thread never runs a model: batches reach the pool through
 ``deferToThreadPool``. The reply lines are encoded on the worker too, which
-keeps that work off the reactor thread's hot path.
+keeps that work off the reactor thread's hot path. Every model warms up on
+this thread before it serves: at start (then :attr:`ModelPoolService.ready`)
+and, for a reload's new versions, before the swap.
 """
 
 from __future__ import annotations
 
 import gc
 import time
-from typing import Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 import numpy as np
 import orjson
 from threadpoolctl import threadpool_limits
-from twisted.application.service import Service
+from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from osrs_twisted.health import Check
 from osrs_twisted.inference.batching import BatchOutput
-from osrs_twisted.inference.metrics import LOAD_FAILED, LOAD_OK, ModelLoads
-from osrs_twisted.policy import LoadedModel, ModelRegistry, PreparedRow
+from osrs_twisted.policy import LoadedModel, PreparedRow
+from osrs_twisted.policy.reload import ServedModels, warmup_row, warmup_sizes
+from osrs_twisted.waiters import Waiters
 
 log = Logger()
 
@@ -33,8 +37,10 @@ class PoolStopped(Exception):
     """The pool is not running (not started yet, or stopping)."""
 
 
-class ModelPoolService(Service):
-    """Owns the model registry and the worker thread(s) that run it.
+class ModelPoolService(MultiService):
+    """Owns the models serving (:class:`ServedModels`) and the worker
+    thread(s) that run them; its children (the model reloader) stop before
+    the workers do.
 
     One worker by default: batching, not threads, is what scales inference
     on a small machine, and numpy code holds the GIL between kernels.
@@ -42,29 +48,29 @@ class ModelPoolService(Service):
 
     def __init__(
         self,
-        registry: ModelRegistry,
+        registry: ServedModels,
         reactor: IReactorFromThreads,
         threads: int = 1,
         seed: Optional[int] = None,
+        max_batch: int = 256,
+        warm_at_start: bool = True,
     ) -> None:
+        super().__init__()
         self.registry = registry
         self._reactor = reactor
         self._pool = ThreadPool(minthreads=threads, maxthreads=threads, name="osrs-model")
         self._rng = np.random.default_rng(seed)
-        #: Load events; the start's own loads are the first ones.
-        self.loads = ModelLoads()
-        for _ in registry.file_models:
-            self.loads.record_load(LOAD_OK)
-        for _ in registry.skipped:
-            self.loads.record_load(LOAD_FAILED)
+        self._max_batch = max_batch
+        self._warm_at_start = warm_at_start
+        self._warmed = not warm_at_start
+        self._ready: Waiters[None] = Waiters()
 
     @property
     def ready(self) -> bool:
-        """Whether every model may serve (``/health/ready``)."""
-        return bool(self.running)
+        """True once every model loaded at start has warmed up (and while running)."""
+        return bool(self.running) and self._warmed
 
     def startService(self) -> None:
-        super().startService()
         # BLAS's own threads would fight the reactor and the worker for the
         # cores; batching already fills one core. Measured: 2x throughput.
         threadpool_limits(limits=1)
@@ -72,17 +78,49 @@ class ModelPoolService(Service):
         # process: keep the collector from re-scanning it on every pass.
         gc.freeze()
         self._pool.start()
+        super().startService()
         log.info(
             "model pool started with {threads} thread(s); models: {names}",
             threads=self._pool.max,
             names=", ".join(self.registry.names),
         )
+        if self._warm_at_start:
+            self.warm(self.registry.registry.models.values()).addCallbacks(self._started_warm, self._warm_failed)
+
+    def whenReady(self) -> "Deferred[None]":
+        """Fires once :attr:`ready` is (at once if it already is); fails if the warm-up at start fails."""
+        return succeed(None) if self.ready else self._ready.wait()
+
+    def _started_warm(self, _: None) -> None:
+        self._warmed = True
+        self._ready.fire(None)
+
+    def _warm_failed(self, failure: Failure) -> None:
+        log.failure("model warm-up failed at start; the server stays unready", failure)
+        self._ready.fire(failure)
 
     def stopService(self) -> "Deferred[None]":
-        """Stop the workers; the caller has already let in-flight batches finish."""
-        super().stopService()
-        self._pool.stop()
-        return succeed(None)
+        """Stop the reloader, then the workers; the caller has already let
+        in-flight batches finish."""
+        return super().stopService().addCallback(lambda _: self._pool.stop())
+
+    def warm(self, models: Iterable[LoadedModel]) -> "Deferred[None]":
+        """Run each model's warm-up batches on the model thread, in turn."""
+        if not self._pool.started:
+            return fail(PoolStopped("the model pool is not running"))
+        return deferToThreadPool(self._reactor, self._pool, self._warm_up, tuple(models))
+
+    def _warm_up(self, models: Sequence[LoadedModel]) -> None:
+        rng = np.random.default_rng(0)  # not the serving generator: warm-ups leave its sequence alone
+        for model in models:
+            started = time.perf_counter()
+            row = warmup_row(model)
+            for size in warmup_sizes(self._max_batch):
+                model.predict([row] * size, rng)
+            self._reactor.callFromThread(
+                log.info, "model {name} warmed up in {ms:.1f} ms", name=model.name,
+                ms=(time.perf_counter() - started) * 1000,
+            )
 
     def run_batch(self, model: LoadedModel, rows: Sequence[PreparedRow]) -> "Deferred[BatchOutput]":
         """Run one batch on a worker; fires with one encoded reply line per row."""

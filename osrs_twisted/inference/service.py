@@ -42,7 +42,7 @@ class InferenceService(MultiService):
         self.pool = pool
         self.reactor = reactor
         self.metrics = InferenceMetrics()
-        self.batcher = Batcher(pool.run_batch, reactor, self.metrics, max_batch, max_queued)
+        self.batcher = Batcher(pool.run_batch, reactor, self.metrics, max_batch, max_queued, pool.registry.get)
         self.factory = InferenceFactory(pool.registry, self.batcher, self.metrics, max_line_bytes, max_inflight)
         self.drain_timeout = drain_timeout
         for description in endpoints:

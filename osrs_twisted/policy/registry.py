@@ -104,7 +104,7 @@ class ModelRegistry:
         return tuple(name for name, model in self.models.items() if model.source == "file")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -115,7 +115,7 @@ def _sha256(path: Path) -> str:
 def _policy_model(
     name: str, source: Literal["file", "builtin"], path: Path | None, engine: PolicyEngine
 ) -> LoadedModel:
-    sha256 = None if path is None else _sha256(path)
+    sha256 = None if path is None else file_sha256(path)
     return LoadedModel(name=name, source=source, path=path, sha256=sha256, loaded_at=time.time(), engine=engine)
 
 
@@ -132,18 +132,71 @@ def load_model_file(path: Path, device: str = "cpu", name: str | None = None) ->
     return _policy_model(name, "file", path, PolicyEngine(name, description, runner))
 
 
-def _noop_model() -> LoadedModel:
+def noop_model() -> LoadedModel:
+    """The built-in ``noop`` model."""
     engine = NoopEngine()
     return LoadedModel(name="noop", source="builtin", path=None, sha256=None, loaded_at=time.time(), engine=engine)
 
 
-def _demo_model(device: str) -> LoadedModel:
+def demo_model(device: str) -> LoadedModel:
+    """The built-in, UNTRAINED ``demo`` model."""
     description = demo_policy()
     return _policy_model("demo", "builtin", None, PolicyEngine("demo", description, make_runner(description, device)))
 
 
 class UnknownDefaultModel(ModelLoadError):
     """The model asked for as the default is not among those loaded."""
+
+
+def model_paths(models_dir: Path | None, model_files: Sequence[Path]) -> tuple[dict[str, Path], list[str]]:
+    """Model name → file: each ``*.zip`` in ``models_dir`` by stem, then each
+    of ``model_files`` (which wins over a directory file of the same stem),
+    and the warnings those replacements make."""
+    paths: dict[str, Path] = {}
+    warnings: list[str] = []
+    if models_dir is not None and models_dir.is_dir():
+        for path in sorted(models_dir.glob("*.zip")):
+            paths[path.stem] = path
+    for path in model_files:
+        if path.stem in paths:
+            warnings.append(f"model file {path} replaces {paths[path.stem]} as {path.stem!r}")
+        paths[path.stem] = path
+    return paths, warnings
+
+
+def with_builtins(
+    files: Mapping[str, LoadedModel],
+    demo: bool,
+    device: str,
+    builtins: Mapping[str, LoadedModel] = types.MappingProxyType({}),
+) -> tuple[dict[str, LoadedModel], list[str]]:
+    """The built-ins (reusing those in ``builtins``) that no file replaces,
+    then the file models; and the warnings to log."""
+    models: dict[str, LoadedModel] = {}
+    warnings: list[str] = []
+    for name in BUILTIN_NAMES:
+        if name in files:
+            if name == "noop" or demo:
+                warnings.append(f"model file {files[name].path} replaces the built-in model {name!r}")
+        elif name in builtins:
+            models[name] = builtins[name]
+        elif name == "noop":
+            models[name] = noop_model()
+        elif demo:
+            models[name] = demo_model(device)
+            warnings.append(DEMO_WARNING)
+    models.update(files)
+    return models, warnings
+
+
+def start_default(models: Mapping[str, LoadedModel], demo: bool) -> str | None:
+    """The default without ``--default-model``: the only file model, else ``demo``, else none."""
+    files = [name for name, model in models.items() if model.source == "file"]
+    if len(files) == 1:
+        return files[0]
+    if demo and "demo" in models:
+        return "demo"
+    return None
 
 
 def load_registry(
@@ -160,32 +213,20 @@ def load_registry(
     :class:`ModelLoadError` (the server must not start). ``demo`` is untrained;
     its presence adds a warning for the caller to log.
     """
+    paths, warnings = model_paths(models_dir, model_files)
+    required = set(model_files)
     files: dict[str, LoadedModel] = {}
     skipped: list[SkippedModel] = []
-    warnings: list[str] = []
-    if models_dir is not None and models_dir.is_dir():
-        for path in sorted(models_dir.glob("*.zip")):
-            try:
-                files[path.stem] = load_model_file(path, device)
-            except ModelLoadError as error:
-                skipped.append(SkippedModel(path=path, error=str(error)))
-                warnings.append(f"skipped model file {path}: {error}")
-    for path in model_files:
-        if path.stem in files:
-            warnings.append(f"model file {path} replaces {files[path.stem].path} as {path.stem!r}")
-        files[path.stem] = load_model_file(path, device)
-
-    models: dict[str, LoadedModel] = {}
-    for name in BUILTIN_NAMES:
-        if name in files:
-            if name == "noop" or demo:
-                warnings.append(f"model file {files[name].path} replaces the built-in model {name!r}")
-        elif name == "noop":
-            models[name] = _noop_model()
-        elif demo:
-            models[name] = _demo_model(device)
-            warnings.append(DEMO_WARNING)
-    models.update(files)
+    for name, path in paths.items():
+        try:
+            files[name] = load_model_file(path, device, name)
+        except ModelLoadError as error:
+            if path in required:
+                raise
+            skipped.append(SkippedModel(path=path, error=str(error)))
+            warnings.append(f"skipped model file {path}: {error}")
+    models, builtin_warnings = with_builtins(files, demo, device)
+    warnings.extend(builtin_warnings)
 
     if default_model is not None:
         if default_model not in models:
@@ -193,12 +234,8 @@ def load_registry(
                 f"the default model {default_model!r} names no loaded model (loaded: {', '.join(sorted(models))})"
             )
         default: str | None = default_model
-    elif len(files) == 1:
-        default = next(iter(files))
-    elif demo and "demo" in models:
-        default = "demo"
     else:
-        default = None
+        default = start_default(models, demo)
     return ModelRegistry(
         models=types.MappingProxyType(models),
         default_name=default,

@@ -8,14 +8,14 @@ them.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable
 
 from twisted.internet.interfaces import IReactorTime
 
-from osrs_twisted.inference.metrics import InferenceMetrics, ModelLoads
+from osrs_twisted.inference.metrics import InferenceMetrics
 from osrs_twisted.market.catalog import Catalog
 from osrs_twisted.market.gex import is_stale
-from osrs_twisted.policy import ModelRegistry
+from osrs_twisted.policy.reload import ServedModels
 from osrs_twisted.store.interface import IStore
 from osrs_twisted.telemetry.recorders import HttpMetrics, JobMetrics, RecentBots
 from osrs_twisted.telemetry.snapshot import MS, Family, MetricsSnapshot, buckets_of, family, single
@@ -71,21 +71,26 @@ def inference_families(metrics: InferenceMetrics) -> list[Family]:
     ]
 
 
-def model_families(registry: Callable[[], ModelRegistry], loads: Optional[ModelLoads]) -> list[Family]:
-    """The models loaded now (an info metric with their sha256) and load events."""
-    families = [
+def model_families(served: Callable[[], ServedModels]) -> list[Family]:
+    """The models loaded now (an info metric with their sha256), model loads
+    by outcome (at start and on reload) and reloads by outcome."""
+    models = served()
+    return [
         family(
             "model", "info", "A loaded model: its name, source (file or builtin) and the sha256 of its file.",
             ("model", "source", "sha256"),
-            {(m.name, m.source, m.sha256 or ""): 1.0 for m in registry().models.values()},
-        )
+            {(m.name, m.source, m.sha256 or ""): 1.0 for m in models.registry.models.values()},
+        ),
+        family(
+            "model_loads", "counter", "Model files loaded since start, at start and on reload, by outcome "
+            "(loaded, replaced, removed, failed).",
+            ("outcome",), {(outcome,): n for outcome, n in models.model_loads.items()},
+        ),
+        family(
+            "model_reloads", "counter", "Reloads since start by outcome (ok; failed: a file did not load; "
+            "error: a bug).", ("outcome",), {(outcome,): n for outcome, n in models.reloads.items()},
+        ),
     ]
-    if loads is not None:
-        families.append(family(
-            "model_loads", "counter", "Model loads since start, at start and on reload, by outcome "
-            "(loaded, failed, unloaded).", ("outcome",), {(outcome,): n for outcome, n in loads.outcomes.items()},
-        ))
-    return families
 
 
 def http_families(metrics: HttpMetrics) -> list[Family]:
