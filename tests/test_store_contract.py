@@ -12,6 +12,7 @@ from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from osrs_twisted.market.allocation import Pin
 from osrs_twisted.records import Heartbeat, Item, LatestPrice, PriceBucket
 from osrs_twisted.store import migrations
 from osrs_twisted.store.interface import (
@@ -34,7 +35,6 @@ from osrs_twisted.store.memory import MemoryRunner, shared_memory_uri
 from osrs_twisted.store.postgres import PostgresRunner
 from osrs_twisted.store.sqlite import SQLiteRunner
 from osrs_twisted.store.store import Store
-from osrs_twisted.market.allocation import Pin
 from tests import command_cases, pgserver
 from tests.store_helpers import memory_store
 
@@ -460,7 +460,8 @@ class MemoryStoreTests(SynchronousTestCase):
         store = Store(MemoryRunner(clock, name=name))
         self.successResultOf(store.start())
         self.assertEqual(store.health().schema_version, migrations.LATEST_VERSION)
-        self.assertEqual(keeper.execute("SELECT DISTINCT applied_at FROM schema_version").fetchall(), [(1_733_000_000,)])
+        applied = keeper.execute("SELECT DISTINCT applied_at FROM schema_version").fetchall()
+        self.assertEqual(applied, [(1_733_000_000,)])
 
     def test_unavailable_until_started_and_after_stop(self) -> None:
         store = Store(MemoryRunner())

@@ -186,7 +186,8 @@ class Assignment:
 
     def same_order(self, other: "Assignment") -> bool:
         """Whether both tell the bot the same thing, for the same reason."""
-        return (self.task, self.params, self.source, self.reason) == (other.task, other.params, other.source, other.reason)
+        mine = (self.task, self.params, self.source, self.reason)
+        return mine == (other.task, other.params, other.source, other.reason)
 
 
 def keep_unchanged(previous: Optional[Assignment], decision: Assignment, now: int) -> Assignment:
