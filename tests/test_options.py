@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from fractions import Fraction
 from pathlib import Path
 from typing import Mapping, Optional
 
@@ -60,6 +61,9 @@ DEFAULTS = {
     "retention-days": 30,
     "items-file": None,
     "stale-after": 1800,
+    "actions-file": None,
+    "fleet-share": Fraction(1, 10),
+    "task-ttl": 900,
 }
 
 
