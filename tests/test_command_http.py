@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+from jsonschema import Draft202012Validator
 from twisted.trial.unittest import SynchronousTestCase
 
 from osrs_twisted.http.api import HttpSettings
 from osrs_twisted.market.allocation import AllocatorConfig
+from osrs_twisted.market.catalog import COMMAND_TOPICS, Catalog, InitialActions
 from osrs_twisted.market.ledger import WINDOW_SECONDS
 from osrs_twisted.store.interface import TOPIC_ASSIGNMENTS
 from tests.command_helpers import (
@@ -22,6 +25,7 @@ from tests.command_helpers import (
     GREEN_LEATHER,
     GREEN_PROFIT,
     SETTINGS,
+    TAN_COW,
     FleetClient,
 )
 from tests.http_helpers import NOW
@@ -287,3 +291,60 @@ class TaskTests(SynchronousTestCase):
     def test_without_token_only_loopback_may_pin(self) -> None:
         client = FleetClient(self, settings=HttpSettings(allocator=SETTINGS.allocator))
         self.assertEqual(client.request("PUT", "/bots/bot-1/task", {"task": "TAN_COW"}).code, 200)
+
+
+class SchemaTests(SynchronousTestCase):
+    """The command routes' real responses validate against /openapi.json."""
+
+    def test_responses_match_their_schemas(self) -> None:
+        client = FleetClient(self)
+        doc = client.get("/openapi.json").body
+        client.heartbeat("bot-1", members=True, account="alice")
+        client.request("POST", "/trades", trade("t1"))
+        cases: list[tuple[str, str, str, int, Any]] = [
+            ("/actions", "get", "/actions?account=alice", 200, None),
+            ("/actions", "post", "/actions", 201, new_action()),
+            ("/actions", "post", "/actions", 400, new_action(members="no")),
+            ("/actions/{action}", "get", "/actions/TAN_BLUE", 200, None),
+            ("/actions/{action}", "put", "/actions/TAN_NEW", 200, new_action()),
+            ("/actions/{action}", "delete", "/actions/TAN_NEW", 200, None),
+            ("/actions/", "get", "/actions/", 200, None),
+            ("/actions/name/{name}", "get", "/actions/name/TAN_COW", 200, None),
+            ("/trades", "post", "/trades", 200, {"trades": [trade("t2")]}),
+            ("/trades", "post", "/trades", 409, trade("t2", price=7)),
+            ("/bots/{instanceId}/limits", "get", "/bots/bot-1/limits", 200, None),
+            ("/task", "get", "/task/?instanceId=bot-1", 200, None),
+            ("/task", "get", "/task/", 422, None),
+            ("/bots/{instanceId}/task", "put", "/bots/bot-2/task", 200, {"task": "TAN_COW"}),
+            ("/bots/{instanceId}/task", "delete", "/bots/bot-2/task", 200, None),
+        ]
+        for path, method, url, status, payload in cases:
+            reply = client.request(method.upper(), url, payload, ADMIN)
+            self.assertEqual(reply.code, status, (url, reply.body))
+            operation = doc["paths"][path][method]
+            schema = operation["responses"][str(status)]["content"]["application/json"]["schema"]
+            errors = [e.message for e in Draft202012Validator({**schema, "components": doc["components"]})
+                      .iter_errors(reply.body)]  # fmt: skip
+            self.assertEqual(errors, [], f"{method} {url}")
+        bots = client.get("/bots").body
+        schema = {**doc["paths"]["/bots"]["get"]["responses"]["200"]["content"]["application/json"]["schema"],
+                  "components": doc["components"]}  # fmt: skip
+        self.assertEqual([e.message for e in Draft202012Validator(schema).iter_errors(bots)], [])
+        self.assertIn("assignment", bots["bots"][0])
+
+
+class InitialActionsTests(SynchronousTestCase):
+    def load(self, client: FleetClient, initial: InitialActions) -> list[str]:
+        catalog = Catalog(client.store, client.clock, topics=COMMAND_TOPICS, initial_actions=initial)
+        catalog.startService()
+        self.addCleanup(catalog.stopService)
+        self.successResultOf(catalog.whenLoaded())
+        return [f"{s.action.name}:{s.action.actions_per_hour}" for s in catalog.actions]
+
+    def test_starter_set_only_into_an_empty_table_and_a_file_at_every_start(self) -> None:
+        client = FleetClient(self)
+        changed = attrs.evolve(TAN_COW, actions_per_hour=5)
+        self.assertEqual(self.load(client, InitialActions([changed], replace=False)),
+                         ["TAN_GREEN:1000", "TAN_COW:1000", "TAN_BLUE:1000"])  # fmt: skip
+        self.assertEqual(self.load(client, InitialActions([changed], replace=True)),
+                         ["TAN_GREEN:1000", "TAN_COW:5", "TAN_BLUE:1000"])  # fmt: skip

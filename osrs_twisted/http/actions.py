@@ -23,7 +23,7 @@ from osrs_twisted.http.tasks import require_admin
 from osrs_twisted.market.actions import Action, parse_action
 from osrs_twisted.market.allocation import PricedAction, fleet_capacity
 from osrs_twisted.market.command import price_stored, with_limits_left
-from osrs_twisted.market.economics import ActionEconomics
+from osrs_twisted.market.economics import ActionEconomics, price_action
 from osrs_twisted.market.validation import MAX_TEXT, FieldError
 from osrs_twisted.store.interface import ActionExists, StoredAction
 
@@ -65,7 +65,16 @@ class ActionRoutes(FleetState):
         bots, _reason = fleet_capacity(fleet, self.settings.allocator)
         return action_json(stored, mine, bots, plan.load.get(stored.action.name, 0))
 
-    async def find_action(self, name: str, account: Optional[str] = None) -> Json:
+    def render_written(self, stored: StoredAction) -> Json:
+        """An action just written, priced as it was stored (the catalog may not have reloaded yet)."""
+        snapshot = self.snapshot()
+        priced = PricedAction(
+            stored.action,
+            price_action(stored.action, self.board.quotes(snapshot), self.now(), self.settings.stale_after),
+        )
+        return self.render_action(stored, priced, priced)
+
+    async def find_action(self, name: str, account: Optional[str]) -> Json:
         for stored, fleet, mine in await self.priced_actions(account):
             if stored.action.name == name:
                 return self.render_action(stored, fleet, mine)
@@ -103,11 +112,11 @@ class ActionRoutes(FleetState):
         require_admin(request, self.settings.admin_token)
         action = self.parse_body(request)
         try:
-            await self.require_store().create_action(action, self.now())
+            stored = await self.require_store().create_action(action, self.now())
         except ActionExists as e:
             raise ApiError(409, f"{e}; replace it with PUT /actions/{e.name}", extra={"field": "name"}) from None
         await self.require_catalog().settled()
-        return json_response(request, await self.find_action(action.name), 201)
+        return json_response(request, self.render_written(stored), 201)
 
     @route("/actions/<name>", methods=["PUT"])
     async def actions_replace(self, request: IRequest, name: str) -> bytes:
@@ -115,10 +124,11 @@ class ActionRoutes(FleetState):
         action = self.parse_body(request)
         if action.name != name:
             raise field_error(FieldError("name", f"must be the name in the path ({name}), not {action.name}"))
-        if await self.require_store().replace_action(action, self.now()) is None:
+        stored = await self.require_store().replace_action(action, self.now())
+        if stored is None:
             raise not_found(f"no action named {name!r}; create it with POST /actions")
         await self.require_catalog().settled()
-        return json_response(request, await self.find_action(name))
+        return json_response(request, self.render_written(stored))
 
     @route("/actions/<name>", methods=["DELETE"])
     async def actions_delete(self, request: IRequest, name: str) -> bytes:

@@ -86,7 +86,7 @@ class CommandRoutes(FleetState):
         except FieldError as e:
             raise field_error(e) from None
         await self.require_store().set_pin(pin, now)
-        await catalog.settled()
+        catalog.pinned(instance_id, pin)
         return json_response(request, {"instanceId": instance_id, **pin_json(pin)})
 
     @route("/bots/<instance_id>/task", methods=["DELETE"])
@@ -94,5 +94,5 @@ class CommandRoutes(FleetState):
         require_admin(request, self.settings.admin_token)
         if not await self.require_store().remove_pin(instance_id):
             raise not_found(f"instance {instance_id!r} has no pin")
-        await self.require_catalog().settled()
+        self.require_catalog().pinned(instance_id, None)
         return json_response(request, {"instanceId": instance_id, "removed": True})

@@ -128,6 +128,15 @@ class Catalog(service.Service):
         """Note an assignment this process recorded, before the reload its write signals."""
         self.assignments[assignment.instance_id] = assignment
 
+    def pinned(self, instance_id: str, pin: Optional[Pin]) -> None:
+        """Note a pin this process set (``None``: removed), before the reload its write signals."""
+        pins = dict(self.pins)
+        if pin is None:
+            pins.pop(instance_id, None)
+        else:
+            pins[instance_id] = pin
+        self.pins = pins
+
     def startService(self) -> None:
         super().startService()
         self._tried = False
