@@ -170,8 +170,8 @@ def drive(port: int, kind: str, seconds: float, bots: int, worker: int, item_id:
 
 def rate(port: int, kind: str, seconds: float, clients: int, bots: int, item_id: int = FIRST_ID) -> float:
     with ProcessPoolExecutor(clients) as pool:
-        counts = pool.map(drive, *zip(*[(port, kind, seconds, bots, w, item_id) for w in range(clients)]))
-        return round(sum(counts) / seconds, 1)
+        futures = [pool.submit(drive, port, kind, seconds, bots, worker, item_id) for worker in range(clients)]
+        return round(sum(future.result() for future in futures) / seconds, 1)
 
 
 def main() -> None:
