@@ -193,8 +193,13 @@ class Catalog(service.Service):
             return
         self._cancel_retry()
         topics, self._dirty = self._dirty, set()
-        self._loading = self._load(topics)
-        self._loading.addBoth(self._loaded)
+        # Marked in flight before the load starts: a store that answers at
+        # once signals the load's own writes from inside it, and those must
+        # only mark their topics dirty, not start a load within this one.
+        loading: Deferred[None] = Deferred()
+        self._loading = loading
+        loading.addBoth(self._loaded)
+        self._load(topics).chainDeferred(loading)
 
     def _load(self, topics: set[str]) -> "Deferred[None]":
         calls: list[Deferred[Any]] = []
@@ -227,12 +232,15 @@ class Catalog(service.Service):
 
     async def _load_actions(self) -> None:
         """The actions; the first load writes the initial set, once."""
-        initial = self._initial_actions
+        initial, self._initial_actions = self._initial_actions, None
         if initial is not None:
             now = int(self._clock.seconds())
-            written = await self._store.load_actions(initial.actions, now, initial.replace)
+            try:
+                written = await self._store.load_actions(initial.actions, now, initial.replace)
+            except BaseException:
+                self._initial_actions = initial
+                raise
             log.info("loaded {count} actions into the store", count=written)
-            self._initial_actions = None
         self.actions = tuple(await self._store.all_actions())
 
     def _set_assignments(self, assignments: list[Assignment]) -> None:
