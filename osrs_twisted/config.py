@@ -9,6 +9,7 @@ docs/configuration.md).
 from __future__ import annotations
 
 import enum
+from fractions import Fraction
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping, Optional
@@ -112,6 +113,19 @@ class LimitsConfig:
 
 
 @attrs.frozen
+class CommandConfig:
+    """Bot command: where the actions come from and how ``GET /task/`` allocates."""
+
+    #: Actions loaded (inserted or replaced by name) at every start; None:
+    #: the starter set, into an empty table only.
+    actions_file: Optional[Path] = None
+    #: The most of an action's 24 h market volume the fleet may take on it.
+    fleet_share: Fraction = Fraction(1, 10)
+    #: Seconds an assignment lasts before the bot is reconsidered.
+    task_ttl: int = 900
+
+
+@attrs.frozen
 class Config:
     """Everything ``makeService`` needs to build the process."""
 
@@ -123,6 +137,7 @@ class Config:
     http: HttpConfig
     limits: LimitsConfig
     stop_budget: float = DEFAULT_STOP_BUDGET
+    command: CommandConfig = CommandConfig()
 
     @property
     def needs_store(self) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, TypeVar
 
@@ -19,6 +20,7 @@ from twisted.internet.testing import MemoryReactor
 from twisted.python import usage
 
 from osrs_twisted.config import (
+    CommandConfig,
     Config,
     HttpConfig,
     JobsConfig,
@@ -60,6 +62,9 @@ _PARAMETER_VARIABLES: Mapping[str, str] = {
     "items-file": "OSRS_ITEMS_FILE",
     "stale-after": "OSRS_STALE_AFTER",
     "metrics": "OSRS_METRICS",
+    "actions-file": "OSRS_ACTIONS_FILE",
+    "fleet-share": "OSRS_FLEET_SHARE",
+    "task-ttl": "OSRS_TASK_TTL",
 }
 
 #: Endpoint lists: option → (space-separated descriptions, a port number on loopback).
@@ -137,6 +142,20 @@ def _non_negative_seconds(name: str) -> Callable[[str], float]:
         name, float, "a number of seconds", lambda value: 0 <= value < float("inf"),
         "a finite number of seconds of at least 0", "Seconds (a number of at least 0).",
     )
+
+
+def _fleet_share(text: str) -> Fraction:
+    """A share in (0, 1], exact: ``0.1`` is one tenth."""
+    try:
+        share = Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"--fleet-share must be a number, not {text!r}") from None
+    if not 0 < share <= 1:
+        raise ValueError(f"--fleet-share must be more than 0 and at most 1, not {text.strip()}")
+    return share
+
+
+_fleet_share.coerceDoc = "A number in (0, 1]."  # type: ignore[attr-defined]
 
 
 def _port_description(port: str, variable: str) -> str:
@@ -225,6 +244,9 @@ class Options(usage.Options):
         ["items-file", None, None, "Offline item list in /mapping shape."],
         ["stale-after", None, 1800, "A price older than this many seconds is stale.", _positive_int("stale-after")],
         ["metrics", None, None, "Endpoint (strports) of a listener serving only /metrics."],
+        ["actions-file", None, None, "Bot command actions to load at start (else the starter set, once)."],
+        ["fleet-share", None, Fraction(1, 10), "Most of an action's 24 h volume the fleet may take.", _fleet_share],
+        ["task-ttl", None, 900, "Seconds a GET /task/ assignment lasts.", _positive_int("task-ttl")],
     ]
 
     def __init__(self, environ: Optional[Mapping[str, str]] = None) -> None:
@@ -282,6 +304,9 @@ class Options(usage.Options):
         items_file = self["items-file"]
         if items_file is not None and not Path(items_file).is_file():
             raise usage.UsageError(f"--items-file {items_file}: no such file")
+        actions_file = self["actions-file"]
+        if actions_file is not None and not Path(actions_file).is_file():
+            raise usage.UsageError(f"--actions-file {actions_file}: no such file")
         self.config = self._config()
 
     def _mode(self) -> Mode:
@@ -320,6 +345,11 @@ class Options(usage.Options):
                 max_inflight=self["max-inflight"],
                 max_queued=self["max-queued"],
                 max_body_bytes=self["max-body-bytes"],
+            ),
+            command=CommandConfig(
+                actions_file=Path(self["actions-file"]) if self["actions-file"] else None,
+                fleet_share=self["fleet-share"],
+                task_ttl=self["task-ttl"],
             ),
         )
 

@@ -21,7 +21,7 @@ from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from osrs_twisted.config import Config, LimitsConfig, ModelsConfig
+from osrs_twisted.config import CommandConfig, Config, LimitsConfig, ModelsConfig
 from osrs_twisted.gate import GatedFactory, StartGate
 from osrs_twisted.health import Check, CheckFunction, HealthRegistry
 from osrs_twisted.http.api import HealthApi, HttpApi, HttpSettings, MetricsApi
@@ -31,7 +31,10 @@ from osrs_twisted.inference.reload import ModelReloadService, WarmUp, no_warm_up
 from osrs_twisted.inference.service import InferenceService
 from osrs_twisted.jobs.build import build_scheduler
 from osrs_twisted.jobs.scheduler import JobScheduler
-from osrs_twisted.market.catalog import Catalog
+from osrs_twisted.market.actions import load_actions_file, load_starter_actions
+from osrs_twisted.market.allocation import AllocatorConfig
+from osrs_twisted.market.catalog import COMMAND_TOPICS, Catalog, InitialActions
+from osrs_twisted.market.validation import FieldError
 from osrs_twisted.policy import ModelLoadError, load_registry
 from osrs_twisted.policy.registry import UnknownDefaultModel
 from osrs_twisted.policy.reload import ModelSources, ServedModels
@@ -284,6 +287,18 @@ def _add_jobs(config: Config, reactor: Any, health: HealthRegistry, store_servic
     return jobs
 
 
+def _initial_actions(config: CommandConfig) -> InitialActions:
+    """The ``--actions-file`` (loaded at every start), else the starter set
+    (into an empty table); read now, so a bad file stops the start."""
+    path = config.actions_file
+    if path is None:
+        return InitialActions(load_starter_actions(), replace=False)
+    try:
+        return InitialActions(load_actions_file(path, None), replace=True)
+    except (FieldError, OSError, UnicodeDecodeError) as e:
+        raise StartupError(f"--actions-file {path}: {e}") from None
+
+
 def _add_http(
     root: OsrsService,
     config: Config,
@@ -299,6 +314,7 @@ def _add_http(
         stale_after=config.http.stale_after,
         admin_token=config.http.admin_token,
         max_body_bytes=config.limits.max_body_bytes,
+        allocator=AllocatorConfig(fleet_share=config.command.fleet_share, ttl=config.command.task_ttl),
     )
     serves_api = config.mode.serves_api
     store = store_service.store if store_service is not None else None
@@ -306,7 +322,13 @@ def _add_http(
     http.setName("http")
     catalog = None
     if serves_api and store_service is not None:
-        catalog = Catalog(store_service.store, reactor, ready=store_service.whenStarted)
+        catalog = Catalog(
+            store_service.store,
+            reactor,
+            ready=store_service.whenStarted,
+            topics=COMMAND_TOPICS,
+            initial_actions=_initial_actions(config.command),
+        )
         catalog.setServiceParent(http)
     if catalog is not None:
         root.readiness.register("catalog", partial(catalog_readiness, catalog))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from fractions import Fraction
 from pathlib import Path
 from typing import Mapping, Optional
 
@@ -62,6 +63,9 @@ DEFAULTS = {
     "items-file": None,
     "stale-after": 1800,
     "metrics": None,
+    "actions-file": None,
+    "fleet-share": Fraction(1, 10),
+    "task-ttl": 900,
 }
 
 

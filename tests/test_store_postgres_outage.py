@@ -16,6 +16,7 @@ from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from osrs_twisted.records import Item
+from osrs_twisted.store import migrations
 from osrs_twisted.store.interface import TOPIC_ITEMS, StoreUnavailable
 from osrs_twisted.store.postgres import PostgresRunner
 from osrs_twisted.store.steps import Op, Query
@@ -104,7 +105,7 @@ class PostgresOutageTests(TestCase):
 
         self.server.start()
         await eventually(lambda: answers(store))
-        self.assertEqual(store.health().schema_version, 1)
+        self.assertEqual(store.health().schema_version, migrations.LATEST_VERSION)
         seen = wait_for_topic(store, TOPIC_ITEMS)
         await store.upsert_items([item(1)])
         await seen

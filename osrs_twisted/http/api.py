@@ -11,7 +11,9 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import IResource
 
 from osrs_twisted.health import HealthRegistry
+from osrs_twisted.http.actions import ActionRoutes
 from osrs_twisted.http.bots import BotRoutes
+from osrs_twisted.http.command import CommandRoutes
 from osrs_twisted.http.health import HealthRoutes
 from osrs_twisted.http.items import ItemRoutes
 from osrs_twisted.http.metrics import MetricsRoutes
@@ -23,6 +25,7 @@ from osrs_twisted.http.routing import routed_app
 from osrs_twisted.http.seed import SeedRoutes
 from osrs_twisted.http.state import HttpSettings
 from osrs_twisted.http.tasks import TaskRoutes
+from osrs_twisted.http.trades import TradeRoutes
 from osrs_twisted.inference.reload import ModelReloadService
 from osrs_twisted.jobs.scheduler import JobScheduler
 from osrs_twisted.market.catalog import Catalog
@@ -70,7 +73,7 @@ class HealthApi(_Routed, HealthRoutes, MetricsRoutes):
 
 class HttpApi(
     _Routed, HealthRoutes, MetricsRoutes, ItemRoutes, PriceRoutes, SeedRoutes, BotRoutes, ModelRoutes,
-    OpenApiRoutes, TaskRoutes,
+    OpenApiRoutes, TaskRoutes, ActionRoutes, TradeRoutes, CommandRoutes,
 ):
     """Every route of the API, bound to the collaborators given here.
     ``recent_bots`` learns of every heartbeat accepted (metrics)."""

@@ -12,10 +12,12 @@ from typing import Any, Mapping, Optional, Sequence
 from twisted.web.iweb import IRequest
 
 from osrs_twisted import __version__
+from osrs_twisted.http.actions import ACTION_SORTS
 from osrs_twisted.http.errors import CODES
 from osrs_twisted.http.prices import FLIP_SORTS
 from osrs_twisted.http.routing import json_response, route
 from osrs_twisted.http.state import ApiState
+from osrs_twisted.market.actions import SKILLS
 from osrs_twisted.records import RUN_STATES, TIMESTEPS
 
 Schema = dict[str, Any]
@@ -66,10 +68,32 @@ def _run_schema() -> Schema:
     })  # fmt: skip
 
 
+def _action_fields(amount: Schema) -> dict[str, Schema]:
+    """What an action is, as ``POST /actions`` takes it and ``GET /actions`` shows it."""
+    skill_map = {"type": "object", "propertyNames": enum(SKILLS)}
+    return {
+        "name": {"type": "string", "pattern": "^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$"}, "type": STR, "params": OBJECT,
+        "inputs": array(amount), "outputs": array(amount),
+        "requirements": obj({}, {"skills": {**skill_map, "additionalProperties": INT}, "items": array(INT),
+                                 "quests": array(STR)}),
+        "actionsPerHour": INT, "experience": {**skill_map, "additionalProperties": NUM}, "members": BOOL,
+    }  # fmt: skip
+
+
+_AMOUNT = obj({"itemId": INT, "quantity": INT})
+_SEED_AMOUNT = obj({"item_source_id": INT, "quantity": INT})
+_ASSIGNMENT_FIELDS: dict[str, Schema] = {
+    "assignment": obj({
+        "task": STR, "params": OBJECT, "source": enum(["pin", "allocator", "idle"]), "assignedAt": INT,
+        "expiresAt": INT, "reason": nullable(STR), "live": BOOL,
+    }),
+    "pin": obj({"task": STR, "params": OBJECT, "expiresAt": nullable(INT)}),
+}  # fmt: skip
+
 SCHEMAS: dict[str, Schema] = {
     "Error": obj(
         {"error": STR, "code": enum(sorted(set(CODES.values())))},
-        {"id": INT},
+        {"id": INT, "field": STR, "tradeId": STR, "instanceId": STR, "fields": array(STR)},
     ),
     "SeedError": obj({"detail": STR}),
     "Price": obj(
@@ -112,12 +136,58 @@ SCHEMAS: dict[str, Schema] = {
         closed=False,
     ),  # fmt: skip
     "HeartbeatAck": obj({"status": {"const": "ok"}}),
-    "Bot": obj({"instanceId": STR, "receivedAt": INT, "ageSeconds": INT, "state": ref("Heartbeat")}),
+    "Bot": obj(
+        {"instanceId": STR, "receivedAt": INT, "ageSeconds": INT, "state": ref("Heartbeat")}, _ASSIGNMENT_FIELDS
+    ),
     "BotList": obj({"bots": array(ref("Bot"))}),
     "BotHistory": obj({
         "instanceId": STR,
         "heartbeats": array(obj({"receivedAt": INT, "state": ref("Heartbeat")})),
-    }),  # fmt: skip
+    }, _ASSIGNMENT_FIELDS),  # fmt: skip
+    "ActionBody": obj(
+        {k: v for k, v in _action_fields(_AMOUNT).items() if k in ("name", "type", "inputs", "outputs",
+                                                                  "actionsPerHour", "members")},
+        {k: v for k, v in _action_fields(_AMOUNT).items() if k in ("params", "requirements", "experience")},
+    ),
+    "Economics": obj({
+        "cost": nullable(INT), "revenue": nullable(INT), "tax": nullable(INT), "profit": nullable(INT),
+        "profitPerHour": nullable(INT), "gpPerXp": nullable(NUM), "priceReason": nullable(STR),
+        "actionsPer4h": nullable(INT), "limitReason": nullable(STR), "fleetActionsPer24h": nullable(INT),
+        "volumeReason": nullable(STR), "fleetBots": nullable(INT), "assignedBots": INT,
+    }),
+    "Action": obj({
+        "id": INT, **_action_fields(_AMOUNT), "updatedAt": INT, "economics": ref("Economics"),
+    }),
+    "ActionList": obj({"actions": array(ref("Action"))}),
+    "ActionDeleted": obj({"name": STR, "deleted": {"const": True}}),
+    "SeedAction": obj({
+        "id": INT, "name": STR, "type": STR, "params": OBJECT, "inputs": array(_SEED_AMOUNT),
+        "outputs": array(_SEED_AMOUNT),
+        "requirements": obj({"skills": {"type": "object", "additionalProperties": INT}, "items": array(INT),
+                             "quests": array(STR)}),
+        "actions_per_hour": INT, "experience": {"type": "object", "additionalProperties": NUM},
+        "is_members": BOOL, "cost": nullable(INT), "revenue": nullable(INT), "profit": nullable(INT),
+        "profit_per_hour": nullable(INT), "gp_per_xp": nullable(NUM),
+    }),
+    "SeedActionList": array(ref("SeedAction")),
+    "Trade": obj({
+        "tradeId": STR, "instanceId": STR, "account": STR, "itemId": INT, "quantity": {"type": "integer",
+        "minimum": 1}, "price": {"type": "integer", "minimum": 0}, "side": enum(["buy", "sell"]), "time": INT,
+    }),
+    "TradeReport": {"anyOf": [ref("Trade"), obj({"trades": array(ref("Trade"))})]},
+    "TradeReceipt": obj({"recorded": INT, "duplicates": INT}),
+    "Limits": obj({
+        "instanceId": STR, "account": STR, "windowSeconds": INT,
+        "items": array(obj({"itemId": INT, "name": nullable(STR), "limit": nullable(INT), "bought": INT,
+                            "left": nullable(INT), "resetsAt": INT})),
+    }),
+    "SeedTask": obj({
+        "task": STR, "params": OBJECT, "name": STR, "source": enum(["pin", "allocator", "idle"]),
+        "expires_at": STR, "expires_in": INT, "reason": nullable(STR), "quota": nullable(INT),
+    }),
+    "PinBody": obj({"task": STR}, {"params": OBJECT, "expiresAt": INT}),
+    "Pin": obj({"instanceId": STR, "task": STR, "params": OBJECT, "expiresAt": nullable(INT)}),
+    "PinRemoved": obj({"instanceId": STR, "removed": {"const": True}}),
     "Model": obj({
         "name": STR, "source": enum(["file", "builtin"]), "path": nullable(STR), "sha256": nullable(STR),
         "loadedAt": NUM, "frames": nullable(INT), "obsSize": nullable(INT), "criticSize": nullable(INT),
@@ -151,9 +221,10 @@ SCHEMAS: dict[str, Schema] = {
 }
 
 _STATUS_TEXT = {
-    200: "OK", 202: "Accepted", 400: "Bad request: the message names the parameter or field",
+    200: "OK", 201: "Created", 202: "Accepted", 400: "Bad request: the message names the parameter or field",
     401: "Admin token missing or wrong", 403: "Admin route from a non-loopback client without a token",
-    404: "Not found", 409: "A run of this job is already in progress", 413: "Request body too large",
+    404: "Not found", 409: "Conflict: a run in progress, an action name taken, a trade id reused",
+    413: "Request body too large",
     415: "Unsupported Content-Encoding", 422: "Missing or invalid query parameter",
     503: "The store is unavailable",
 }  # fmt: skip
@@ -197,6 +268,10 @@ def _limit(default: int) -> Schema:
 
 
 ITEM_ID = _param("itemId", "path", {"type": "integer", "minimum": 0}, "OSRS item id")
+INSTANCE_ID = _param("instanceId", "path", STR, "The bot's instanceId")
+ACCOUNT = _param("account", "query", STR, "Limit figures from what this account has left of each buy limit")
+ACTION_NAME = _param("name", "path", STR, "The action's unique name")
+ADMIN_ERRORS = [400, 401, 403, 404, 413, 415, 503]
 
 PATHS: dict[str, dict[str, Schema]] = {
     "/health": {"get": _op("Process health (200 ok/degraded, 503 failing)", (200, "Health"))},
@@ -269,6 +344,46 @@ PATHS: dict[str, dict[str, Schema]] = {
     "/tasks/{job}/run": {"post": _op(
         "Queue a manual run of a job (admin)", (202, "Run"), [401, 403, 404, 409, 503],
         [_param("job", "path", STR, "The job's name")],
+    )},
+    "/actions": {
+        "get": _op(
+            "Actions with their live economics, best first", (200, "ActionList"), [400, 503],
+            [_param("sort", "query", {**enum(list(ACTION_SORTS)), "default": "profitPerHour"}, "Ranking"),
+             _param("members", "query", BOOL, "Only members (true) or free-to-play (false) actions"), ACCOUNT],
+        ),
+        "post": _op("Create an action (admin)", (201, "Action"), [*ADMIN_ERRORS, 409], body="ActionBody"),
+    },
+    "/actions/{action}": {
+        "get": _op(
+            "One action by name; a numeric id answers the seed's shape (SeedAction, {detail} errors)",
+            (200, "Action"), [400, 404, 503],
+            [_param("action", "path", STR, "The action's name, or (seed) its id"), ACCOUNT],
+        ),
+        "put": _op("Replace an action (admin); the body's name must be the path's", (200, "Action"),
+                   ADMIN_ERRORS, [_param("action", "path", STR, "The action's name")], body="ActionBody"),
+        "delete": _op("Delete an action (admin)", (200, "ActionDeleted"), ADMIN_ERRORS,
+                      [_param("action", "path", STR, "The action's name")]),
+    },
+    "/actions/": {"get": _op("Seed path: every action, by id", (200, "SeedActionList"), [503], seed=True)},
+    "/actions/name/{name}": {"get": _op(
+        "Seed path: one action by name", (200, "SeedAction"), [404, 503], [ACTION_NAME], seed=True,
+    )},
+    "/trades": {"post": _op(
+        "Report Grand Exchange fills: one trade or {trades: [...]}, idempotent by (instanceId, tradeId)",
+        (200, "TradeReceipt"), [400, 409, 413, 415, 503], body="TradeReport",
+    )},
+    "/bots/{instanceId}/limits": {"get": _op(
+        "What the bot's account has left of each buy limit it used", (200, "Limits"), [404, 503], [INSTANCE_ID],
+    )},
+    "/bots/{instanceId}/task": {
+        "put": _op("Pin a bot to a task (admin)", (200, "Pin"), ADMIN_ERRORS, [INSTANCE_ID], body="PinBody"),
+        "delete": _op("Remove a bot's pin (admin)", (200, "PinRemoved"), ADMIN_ERRORS, [INSTANCE_ID]),
+    },
+    "/task": {"get": _op(
+        "Seed path: the asking bot's task (?instanceId= wins over the X-Instance-Id header)",
+        (200, "SeedTask"), [422, 503],
+        [_param("instanceId", "query", STR, "The asking bot"),
+         _param("X-Instance-Id", "header", STR, "The asking bot, when the query does not name it")], seed=True,
     )},
     "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {
         "description": "OK", "content": {"application/json": {"schema": OBJECT}}}}}},

@@ -19,12 +19,17 @@ from typing import Any, Mapping, Optional, Sequence
 from osrs_twisted import __version__
 from osrs_twisted.health import Check, HealthReport
 from osrs_twisted.inference.metrics import Histogram, InferenceMetrics
+from osrs_twisted.market.actions import action_document
+from osrs_twisted.market.allocation import Assignment, Pin, PricedAction
+from osrs_twisted.market.economics import ActionEconomics
 from osrs_twisted.market.gex import PriceFigures, is_stale
+from osrs_twisted.market.ledger import WINDOW_SECONDS, LimitLeft
 from osrs_twisted.market.snapshot import Entry, Snapshot
 from osrs_twisted.policy import LoadedModel, ModelRegistry, SkippedModel
 from osrs_twisted.policy.reload import ReloadResult, ServedModels
 from osrs_twisted.readiness import Readiness
 from osrs_twisted.records import Heartbeat, Item, JobRun, PriceBucket
+from osrs_twisted.store.interface import StoredAction, TradeReceipt
 
 Json = dict[str, Any]
 
@@ -123,21 +128,109 @@ def buckets_json(buckets: Sequence[PriceBucket]) -> list[Json]:
     ]
 
 
-def bot_json(heartbeat: Heartbeat, now: int) -> Json:
-    """A bot's newest heartbeat in ``GET /bots``."""
+def bot_json(heartbeat: Heartbeat, now: int, command: Optional[Json] = None) -> Json:
+    """A bot's newest heartbeat in ``GET /bots``, with its ``command_json`` fields when it has any."""
     return {
         "instanceId": heartbeat.instance_id,
         "receivedAt": heartbeat.received_at,
         "ageSeconds": max(0, now - heartbeat.received_at),
         "state": heartbeat.payload,
+        **(command or {}),
     }
 
 
-def bot_history_json(instance_id: str, heartbeats: Sequence[Heartbeat]) -> Json:
+def bot_history_json(instance_id: str, heartbeats: Sequence[Heartbeat], command: Optional[Json] = None) -> Json:
     return {
         "instanceId": instance_id,
         "heartbeats": [{"receivedAt": h.received_at, "state": h.payload} for h in heartbeats],
+        **(command or {}),
     }
+
+
+#: An assignment's wire names; ``task`` is the action's unique name (or a pinned task).
+ASSIGNMENT_FIELDS: Mapping[str, str] = {
+    "task": "task",
+    "params": "params",
+    "source": "source",
+    "assigned_at": "assignedAt",
+    "expires_at": "expiresAt",
+    "reason": "reason",
+}
+
+
+def assignment_json(assignment: Assignment, now: int) -> Json:
+    return {**renamed(assignment, ASSIGNMENT_FIELDS), "live": assignment.live(now)}
+
+
+def pin_json(pin: Pin) -> Json:
+    return {"task": pin.task, "params": pin.params, "expiresAt": pin.expires_at}
+
+
+def command_json(assignment: Optional[Assignment], pin: Optional[Pin], now: int) -> Json:
+    """What ``GET /bots`` adds for a bot: ``assignment`` once it asked for a
+    task, ``pin`` while an operator pinned it (absent otherwise)."""
+    body: Json = {}
+    if assignment is not None:
+        body["assignment"] = assignment_json(assignment, now)
+    if pin is not None:
+        body["pin"] = pin_json(pin)
+    return body
+
+
+#: An action's figures; each group is null together with its reason.
+ECONOMICS_FIELDS: Mapping[str, str] = {
+    "cost": "cost",
+    "revenue": "revenue",
+    "tax": "tax",
+    "profit": "profit",
+    "profit_per_hour": "profitPerHour",
+    "gp_per_xp": "gpPerXp",
+    "price_reason": "priceReason",
+    "actions_per_4h": "actionsPer4h",
+    "limit_reason": "limitReason",
+    "fleet_actions_per_24h": "fleetActionsPer24h",
+    "volume_reason": "volumeReason",
+}
+
+
+def economics_json(economics: ActionEconomics, fleet_bots: Optional[int], assigned_bots: int) -> Json:
+    """``economics``, with the most bots the fleet share allows on the action
+    (null: unbounded or unknown) and how many hold it now."""
+    return {**renamed(economics, ECONOMICS_FIELDS), "fleetBots": fleet_bots, "assignedBots": assigned_bots}
+
+
+def action_json(stored: StoredAction, priced: PricedAction, fleet_bots: Optional[int], assigned_bots: int) -> Json:
+    """One action as ``GET /actions/{name}`` shows it."""
+    return {
+        "id": stored.id,
+        **action_document(stored.action),
+        "updatedAt": stored.updated_at,
+        "economics": economics_json(priced.economics, fleet_bots, assigned_bots),
+    }
+
+
+def receipt_json(receipt: TradeReceipt) -> Json:
+    return {"recorded": receipt.recorded, "duplicates": receipt.duplicates}
+
+
+def limits_json(instance_id: str, account: str, limits: Mapping[int, LimitLeft], snapshot: Snapshot) -> Json:
+    """``GET /bots/{id}/limits``: each item the account bought in an open window."""
+
+    def name(item_id: int) -> Optional[str]:
+        entry = snapshot.items.get(item_id)
+        return None if entry is None else entry.item.name
+
+    return {
+        "instanceId": instance_id,
+        "account": account,
+        "windowSeconds": WINDOW_SECONDS,
+        "items": [
+            {"itemId": left.item_id, "name": name(left.item_id), "limit": left.limit, "bought": left.bought,
+             "left": left.left, "resetsAt": left.resets_at}
+            for left in limits.values()
+            if left.resets_at is not None
+        ],
+    }  # fmt: skip
 
 
 def run_json(run: JobRun) -> Json:

@@ -16,7 +16,11 @@ from osrs_twisted.http.errors import ApiError, SeedError, as_seed_error, not_fou
 from osrs_twisted.http.query import parse_int, required_str
 from osrs_twisted.http.routing import json_response, route
 from osrs_twisted.http.state import ApiState
+from osrs_twisted.market.actions import ItemAmount
+from osrs_twisted.market.allocation import Assignment
+from osrs_twisted.market.economics import ActionEconomics
 from osrs_twisted.records import Heartbeat, LatestPrice
+from osrs_twisted.store.interface import StoredAction
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -44,6 +48,55 @@ def seed_price(price: LatestPrice) -> dict[str, Any]:
         "low_timestamp": iso_z(price.low_time),
         "average_price": floor_mean(price.high, price.low),
         "average_timestamp": iso_z(floor_mean(price.high_time, price.low_time)),
+    }
+
+
+def _seed_amounts(amounts: tuple[ItemAmount, ...]) -> list[dict[str, int]]:
+    return [{"item_source_id": amount.item_id, "quantity": amount.quantity} for amount in amounts]
+
+
+def seed_action(stored: StoredAction, economics: ActionEconomics) -> dict[str, Any]:
+    """An action on the seed's ``/actions/`` paths: snake_case, item ids as
+    ``item_source_id``, with its figures at today's prices (null when unknown)."""
+    action = stored.action
+    requirements = action.requirements
+    return {
+        "id": stored.id,
+        "name": action.name,
+        "type": action.type,
+        "params": action.params,
+        "inputs": _seed_amounts(action.inputs),
+        "outputs": _seed_amounts(action.outputs),
+        "requirements": {
+            "skills": dict(requirements.skills),
+            "items": sorted(requirements.items),
+            "quests": sorted(requirements.quests),
+        },
+        "actions_per_hour": action.actions_per_hour,
+        "experience": dict(action.experience),
+        "is_members": action.members,
+        "cost": economics.cost,
+        "revenue": economics.revenue,
+        "profit": economics.profit,
+        "profit_per_hour": economics.profit_per_hour,
+        "gp_per_xp": economics.gp_per_xp,
+    }
+
+
+def seed_task(assignment: Assignment, task_type: str, now: int) -> dict[str, Any]:
+    """``GET /task/``: the seed's ``{"task", "params"}``, where ``task`` is
+    what a bot's task builder switches on (the action's type), plus the
+    action's unique ``name``, where the answer came from, when to ask again
+    and, for ``IDLE``, why."""
+    return {
+        "task": task_type,
+        "params": assignment.params,
+        "name": assignment.task,
+        "source": assignment.source,
+        "expires_at": iso_z(assignment.expires_at),
+        "expires_in": max(0, assignment.expires_at - now),
+        "reason": assignment.reason,
+        "quota": assignment.quota,
     }
 
 

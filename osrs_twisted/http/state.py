@@ -11,6 +11,7 @@ from twisted.internet.interfaces import IReactorTime
 from osrs_twisted.health import HealthRegistry
 from osrs_twisted.http.render import RenderCache
 from osrs_twisted.inference.reload import ModelReloadService
+from osrs_twisted.market.allocation import AllocatorConfig
 from osrs_twisted.market.catalog import Catalog
 from osrs_twisted.market.snapshot import Entry, Snapshot
 from osrs_twisted.policy.reload import ServedModels
@@ -30,6 +31,8 @@ class HttpSettings:
     #: Largest request body, also after gzip inflation (``--max-body-bytes``).
     max_body_bytes: int = 1048576
     max_limit: int = MAX_LIMIT
+    #: The fleet share and assignment lifetimes ``GET /task/`` allocates with.
+    allocator: AllocatorConfig = AllocatorConfig()
 
 
 class ApiState:

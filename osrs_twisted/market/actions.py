@@ -197,8 +197,8 @@ def load_starter_actions(known_item_ids: Optional[Collection[int]] = None) -> tu
     return _load_text(text, known_item_ids)
 
 
-def to_record(action: Action) -> str:
-    """The action as JSON text for the store, in the same shape ``parse_action`` reads."""
+def action_document(action: Action) -> dict[str, Any]:
+    """The action as a JSON object, in the shape ``parse_action`` reads."""
     requirements: dict[str, Any] = {}
     if action.requirements.skills:
         requirements["skills"] = dict(sorted(action.requirements.skills.items()))
@@ -206,21 +206,22 @@ def to_record(action: Action) -> str:
         requirements["items"] = sorted(action.requirements.items)
     if action.requirements.quests:
         requirements["quests"] = sorted(action.requirements.quests)
-    return json.dumps(
-        {
-            "name": action.name,
-            "type": action.type,
-            "params": action.params,
-            "inputs": [_amount_record(amount) for amount in action.inputs],
-            "outputs": [_amount_record(amount) for amount in action.outputs],
-            "requirements": requirements,
-            "actionsPerHour": action.actions_per_hour,
-            "experience": dict(sorted(action.experience.items())),
-            "members": action.members,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+    return {
+        "name": action.name,
+        "type": action.type,
+        "params": action.params,
+        "inputs": [_amount_record(amount) for amount in action.inputs],
+        "outputs": [_amount_record(amount) for amount in action.outputs],
+        "requirements": requirements,
+        "actionsPerHour": action.actions_per_hour,
+        "experience": dict(sorted(action.experience.items())),
+        "members": action.members,
+    }
+
+
+def to_record(action: Action) -> str:
+    """The action as JSON text for the store (``action_document``, compact and sorted)."""
+    return json.dumps(action_document(action), sort_keys=True, separators=(",", ":"))
 
 
 def from_record(text: str) -> Action:

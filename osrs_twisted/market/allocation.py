@@ -24,6 +24,14 @@ import attrs
 
 from osrs_twisted.market.actions import COINS_ID, SKILLS, Action
 from osrs_twisted.market.economics import ActionEconomics
+from osrs_twisted.market.validation import (
+    FieldError,
+    expect_int,
+    expect_object,
+    expect_present,
+    expect_upper_snake,
+    field_path,
+)
 
 IDLE_TASK = "IDLE"
 """The task a bot is given when no action suits it."""
@@ -135,6 +143,28 @@ class Pin:
         return self.expires_at is None or now < self.expires_at
 
 
+_PIN_FIELDS = ("task", "params", "expiresAt")
+
+
+def parse_pin(obj: Any, instance_id: str, actions: Mapping[str, Action], now: int) -> Pin:
+    """Read an operator's ``PUT /bots/{id}/task`` body: ``task`` (an action's
+    name or any task bots know, UPPER_SNAKE_CASE), ``params`` (a JSON object;
+    the action's own when left out) and ``expiresAt`` (Unix seconds, in the
+    future; left out: until removed)."""
+    body = expect_object(obj, "", _PIN_FIELDS)
+    task = expect_upper_snake(expect_present(body, "task", ""), "task")
+    if "params" in body:
+        params = body["params"]
+        if not isinstance(params, dict):
+            raise FieldError("params", "must be a JSON object")
+    else:
+        params = dict(actions[task].params) if task in actions else {}
+    expires_at = body.get("expiresAt")
+    if expires_at is not None:
+        expires_at = expect_int(expires_at, field_path("", "expiresAt"), now + 1)
+    return Pin(instance_id, task, params, expires_at)
+
+
 @attrs.frozen
 class Assignment:
     """What one bot was told to do, and until when."""
@@ -153,6 +183,20 @@ class Assignment:
 
     def live(self, now: int) -> bool:
         return now < self.expires_at
+
+    def same_order(self, other: "Assignment") -> bool:
+        """Whether both tell the bot the same thing, for the same reason."""
+        mine = (self.task, self.params, self.source, self.reason)
+        return mine == (other.task, other.params, other.source, other.reason)
+
+
+def keep_unchanged(previous: Optional[Assignment], decision: Assignment, now: int) -> Assignment:
+    """``previous`` (with the decision's quota) while it is live and says what
+    ``decision`` says: a pinned or idle bot asking again keeps its answer and
+    expiry, so an assignment is recorded only when it changes."""
+    if previous is not None and previous.live(now) and previous.same_order(decision):
+        return attrs.evolve(previous, quota=decision.quota)
+    return decision
 
 
 @attrs.frozen
@@ -201,41 +245,51 @@ def allocate(
     """
     bots = _unique(asking, lambda bot: bot.instance_id, "asking bot")
     current = _unique(assignments, lambda assignment: assignment.instance_id, "assignment")
-    live_pins = {
-        instance_id: pin
-        for instance_id, pin in _unique(pins, lambda pin: pin.instance_id, "pin").items()
-        if pin.live(now)
-    }
-    fleet = _Fleet(_unique(actions, lambda priced: priced.action.name, "action"), config, now)
-    for instance_id in sorted(current):
-        assignment = current[instance_id]
-        if assignment.live(now) and assignment.source == "allocator" and instance_id not in live_pins:
-            fleet.take(instance_id, assignment.task)
-    for instance_id in sorted(live_pins):
-        fleet.take(instance_id, live_pins[instance_id].task)
-    decisions: dict[str, Assignment] = {}
-    for instance_id in sorted(bots):
-        fleet.release(instance_id)
-        decision = fleet.decide(
-            bots[instance_id], live_pins.get(instance_id), current.get(instance_id), limits_left
-        )
-        if decision.source != "idle":
-            fleet.take(instance_id, decision.task)
-        decisions[instance_id] = decision
-    return decisions
+    plan = FleetPlan(actions, current.values(), pins, now, config)
+    return {
+        instance_id: plan.decide(bots[instance_id], limits_left.get(bots[instance_id].account, {}),
+                                 current.get(instance_id))
+        for instance_id in sorted(bots)
+    }  # fmt: skip
 
 
-class _Fleet:
-    """One ``allocate`` call's working state: which bot holds which action, and each action's load."""
+class FleetPlan:
+    """Which bot holds which action, and each action's load, at one ``now``.
 
-    def __init__(self, candidates: Mapping[str, PricedAction], config: AllocatorConfig, now: int) -> None:
-        self.candidates = candidates
+    Built once from the fleet's recorded assignments and pins, then asked
+    for one bot at a time: each decision moves that bot's load to its new
+    action, so a server answering bots one request at a time keeps one plan
+    (rebuilt when its inputs change) instead of recounting the fleet per
+    request. ``allocate`` is this, for a batch of bots in instance-id order.
+    """
+
+    def __init__(
+        self,
+        actions: Iterable[PricedAction],
+        assignments: Iterable[Assignment],
+        pins: Iterable[Pin],
+        now: int,
+        config: AllocatorConfig,
+    ) -> None:
+        self.candidates = _unique(actions, lambda priced: priced.action.name, "action")
         self.config = config
         self.now = now
-        self.ranked = sorted(candidates.values(), key=_rank_key)
-        self.capacities = {name: fleet_capacity(priced, config) for name, priced in candidates.items()}
-        self.load = {name: 0 for name in candidates}
+        self.ranked = sorted(self.candidates.values(), key=_rank_key)
+        self.capacities = {name: fleet_capacity(priced, config) for name, priced in self.candidates.items()}
+        self.load = {name: 0 for name in self.candidates}
         self.holder: dict[str, str] = {}
+        self.pins = {
+            instance_id: pin
+            for instance_id, pin in _unique(pins, lambda pin: pin.instance_id, "pin").items()
+            if pin.live(now)
+        }
+        current = _unique(assignments, lambda assignment: assignment.instance_id, "assignment")
+        for instance_id in sorted(current):
+            assignment = current[instance_id]
+            if assignment.live(now) and assignment.source == "allocator" and instance_id not in self.pins:
+                self.take(instance_id, assignment.task)
+        for instance_id in sorted(self.pins):
+            self.take(instance_id, self.pins[instance_id].task)
 
     def take(self, instance_id: str, task: str) -> None:
         """Count ``instance_id`` on ``task`` (tasks that are not actions carry no load)."""
@@ -249,17 +303,28 @@ class _Fleet:
             self.load[task] -= 1
 
     def decide(
+        self, bot: BotProfile, account_left: Mapping[int, Optional[int]], previous: Optional[Assignment]
+    ) -> Assignment:
+        """``bot``'s assignment now, given what its account's buy limits have
+        left (item id → left) and its recorded assignment; the plan counts
+        the bot on the answer from now on."""
+        self.release(bot.instance_id)
+        decision = self._choose(bot, self.pins.get(bot.instance_id), previous, account_left)
+        if decision.source != "idle":
+            self.take(bot.instance_id, decision.task)
+        return decision
+
+    def _choose(
         self,
         bot: BotProfile,
         pin: Optional[Pin],
         previous: Optional[Assignment],
-        limits_left: Mapping[str, Mapping[int, Optional[int]]],
+        account_left: Mapping[int, Optional[int]],
     ) -> Assignment:
         now, config = self.now, self.config
         if pin is not None:
             expires_at = now + config.ttl if pin.expires_at is None else min(now + config.ttl, pin.expires_at)
             return Assignment(bot.instance_id, pin.task, pin.params, "pin", now, expires_at)
-        account_left = limits_left.get(bot.account, {})
         if (
             previous is not None
             and previous.live(now)
@@ -267,7 +332,7 @@ class _Fleet:
             and previous.task in self.candidates
             and self.rejection(bot, self.candidates[previous.task], account_left) is None
         ):
-            return attrs.evolve(previous, quota=_quota(self.candidates[previous.task], account_left))
+            return attrs.evolve(previous, quota=quota(self.candidates[previous.task], account_left))
         rejections: list[tuple[PricedAction, _Rejection]] = []
         for priced in self.ranked:
             rejected = self.rejection(bot, priced, account_left)
@@ -275,7 +340,7 @@ class _Fleet:
                 action = priced.action
                 return Assignment(
                     bot.instance_id, action.name, action.params, "allocator", now, now + config.ttl,
-                    quota=_quota(priced, account_left),
+                    quota=quota(priced, account_left),
                 )  # fmt: skip
             rejections.append((priced, rejected))
         return Assignment(
@@ -296,8 +361,8 @@ class _Fleet:
         unmet = action.requirements.unmet(bot.skills, bot.quests, bot.items)
         if unmet is not None:
             return _Rejection("requirements", unmet)
-        quota = _quota(priced, account_left)
-        if quota is not None and quota < 1:
+        left = quota(priced, account_left)
+        if left is not None and left < 1:
             return _Rejection("buy limit", "has no buy limit left for its inputs")
         bots, unknown = self.capacities[action.name]
         if unknown is not None:
@@ -313,7 +378,7 @@ def _rank_key(priced: PricedAction) -> tuple[int, int, str]:
     return (per_hour is None, -(per_hour or 0), priced.action.name)
 
 
-def _quota(priced: PricedAction, account_left: Mapping[int, Optional[int]]) -> Optional[int]:
+def quota(priced: PricedAction, account_left: Mapping[int, Optional[int]]) -> Optional[int]:
     """Actions the account can buy inputs for now; ``None`` when no known limit bounds it."""
     bounds: list[int] = []
     if priced.economics.actions_per_4h is not None:

@@ -6,12 +6,15 @@ fails the Deferred with :class:`StoreUnavailable` at once instead of waiting.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 import attrs
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface
 
+from osrs_twisted.market.actions import Action
+from osrs_twisted.market.allocation import Assignment, Pin
+from osrs_twisted.market.ledger import Trade
 from osrs_twisted.records import Heartbeat, Item, JobRun, LatestPrice, PriceBucket, RunState, Timestep
 
 #: Topics of the change signal, named after the data that changed.
@@ -20,6 +23,16 @@ TOPIC_PRICES = "prices"
 TOPIC_BUCKETS = "buckets"
 TOPIC_RUNS = "runs"
 TOPIC_HEARTBEATS = "heartbeats"
+TOPIC_ACTIONS = "actions"
+TOPIC_TRADES = "trades"
+#: Assignments and pins: what each bot was told, and the operators' orders.
+TOPIC_ASSIGNMENTS = "assignments"
+
+#: Every topic, for a listener that must assume all of them changed.
+ALL_TOPICS: tuple[str, ...] = (
+    TOPIC_ITEMS, TOPIC_PRICES, TOPIC_BUCKETS, TOPIC_RUNS, TOPIC_HEARTBEATS, TOPIC_ACTIONS, TOPIC_TRADES,
+    TOPIC_ASSIGNMENTS,
+)  # fmt: skip
 
 
 class StoreError(Exception):
@@ -46,6 +59,33 @@ class RunInProgress(StoreError):
         super().__init__(f"job {job} already has run {run_id} in progress")
         self.job = job
         self.run_id = run_id
+
+
+class ActionExists(StoreError):
+    """An action of that name is stored already."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"an action named {name} exists already")
+        self.name = name
+
+
+@attrs.frozen
+class StoredAction:
+    """An action as the store keeps it: with its row id (the seed's
+    ``/actions/{id}``) and when it was last written."""
+
+    id: int
+    action: Action
+    updated_at: int
+
+
+@attrs.frozen
+class TradeReceipt:
+    """What a trade report changed: trades newly recorded, and exact retries
+    of recorded ones (which change nothing)."""
+
+    recorded: int
+    duplicates: int
 
 
 @attrs.frozen
@@ -172,5 +212,52 @@ class IStore(Interface):
 
     def heartbeats_for(instance_id: str, limit: int) -> "Deferred[list[Heartbeat]]":
         """One instance's heartbeats, newest first."""
+
+    # actions
+    def all_actions() -> "Deferred[list[StoredAction]]":
+        """Every action, by id."""
+
+    def create_action(action: Action, now: int) -> "Deferred[StoredAction]":
+        """Store a new action; fails with ActionExists when the name is taken."""
+
+    def replace_action(action: Action, now: int) -> "Deferred[Optional[StoredAction]]":
+        """Replace the action of that name (keeping its id); None when there is none."""
+
+    def delete_action(name: str) -> "Deferred[bool]":
+        """Remove an action; whether there was one."""
+
+    def load_actions(actions: Sequence[Action], now: int, replace: bool) -> "Deferred[int]":
+        """Load a set of actions in one transaction: with ``replace``, insert or
+        replace each by name; without, only into an empty table (first start).
+        Fires with the number written."""
+
+    # trades
+    def record_trades(trades: Sequence[Trade], now: int) -> "Deferred[TradeReceipt]":
+        """Record a report of trades in one transaction, each once by
+        (instance id, trade id): an exact retry changes nothing, a retry with
+        other content fails the whole report with ``ledger.TradeConflict``.
+        Safe against the same report arriving on several connections at once."""
+
+    def account_buys(account: str, since: int) -> "Deferred[list[Trade]]":
+        """One account's buys stamped at or after ``since``, oldest first."""
+
+    def instance_account(instance_id: str) -> "Deferred[Optional[str]]":
+        """The account of a bot's newest trade; None when it reported none."""
+
+    # assignments and pins
+    def record_assignment(assignment: Assignment) -> "Deferred[None]":
+        """Record what a bot was told, replacing its previous assignment."""
+
+    def all_assignments() -> "Deferred[list[Assignment]]":
+        """Every bot's recorded assignment, by instance id."""
+
+    def set_pin(pin: Pin, now: int) -> "Deferred[None]":
+        """Pin a bot to a task (replacing any pin it had)."""
+
+    def remove_pin(instance_id: str) -> "Deferred[bool]":
+        """Remove a bot's pin; whether it had one."""
+
+    def all_pins() -> "Deferred[list[Pin]]":
+        """Every pin, by instance id."""
 
 

@@ -96,6 +96,49 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX heartbeats_received ON heartbeats (received_at)",
         ),
     ),
+    Migration(
+        2,
+        "bot command: actions, trades, assignments, pins",
+        _both(
+            """CREATE TABLE actions (
+                id {serial},
+                name TEXT NOT NULL UNIQUE,
+                record TEXT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )""",
+            """CREATE TABLE trades (
+                id {serial},
+                instance_id TEXT NOT NULL,
+                trade_id TEXT NOT NULL,
+                account TEXT NOT NULL,
+                item_id BIGINT NOT NULL,
+                quantity BIGINT NOT NULL,
+                price BIGINT NOT NULL,
+                side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+                time BIGINT NOT NULL,
+                received_at BIGINT NOT NULL,
+                UNIQUE (instance_id, trade_id)
+            )""",
+            "CREATE INDEX trades_account_item_time ON trades (account, item_id, time)",
+            "CREATE INDEX trades_instance_time ON trades (instance_id, time)",
+            """CREATE TABLE assignments (
+                instance_id TEXT PRIMARY KEY,
+                task TEXT NOT NULL,
+                params TEXT NOT NULL,
+                source TEXT NOT NULL CHECK (source IN ('pin', 'allocator', 'idle')),
+                assigned_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                reason TEXT
+            )""",
+            """CREATE TABLE pins (
+                instance_id TEXT PRIMARY KEY,
+                task TEXT NOT NULL,
+                params TEXT NOT NULL,
+                expires_at BIGINT,
+                pinned_at BIGINT NOT NULL
+            )""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -11,15 +11,24 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
+from osrs_twisted.market.actions import Action, from_record, to_record
+from osrs_twisted.market.allocation import Assignment, Pin
+from osrs_twisted.market.ledger import Trade, TradeKey, trades_to_record
 from osrs_twisted.records import Heartbeat, Item, JobRun, LatestPrice, PriceBucket, RunState, Timestep
 from osrs_twisted.store.interface import (
+    TOPIC_ACTIONS,
+    TOPIC_ASSIGNMENTS,
     TOPIC_BUCKETS,
     TOPIC_HEARTBEATS,
     TOPIC_ITEMS,
     TOPIC_PRICES,
     TOPIC_RUNS,
+    TOPIC_TRADES,
+    ActionExists,
     RunInProgress,
     RunStateError,
+    StoredAction,
+    TradeReceipt,
 )
 from osrs_twisted.store.steps import Bulk, Lock, Notify, Op, Query
 
@@ -33,6 +42,10 @@ RUN_COLUMNS = (
     "duration_ms, error, result, owner, lease_until"
 )
 HEARTBEAT_COLUMNS = "instance_id, payload, received_at"
+ACTION_COLUMNS = "id, record, updated_at"
+TRADE_COLUMNS = "trade_id, instance_id, account, item_id, quantity, price, side, time"
+ASSIGNMENT_COLUMNS = "instance_id, task, params, source, assigned_at, expires_at, reason"
+PIN_COLUMNS = "instance_id, task, params, expires_at"
 
 
 def _upsert(table: str, columns: str, key: str) -> str:
@@ -338,3 +351,170 @@ def heartbeats_for(instance_id: str, limit: int) -> Op[list[Heartbeat]]:
         (instance_id, limit),
     )
     return [heartbeat_from_row(r) for r in result.rows]
+
+
+# actions
+
+
+def action_from_row(row: Row) -> StoredAction:
+    return StoredAction(row[0], from_record(row[1]), row[2])
+
+
+def all_actions() -> Op[list[StoredAction]]:
+    result = yield Query(f"SELECT {ACTION_COLUMNS} FROM actions ORDER BY id")
+    return [action_from_row(r) for r in result.rows]
+
+
+def _insert_action(action: Action, now: int) -> Op[Optional[StoredAction]]:
+    """Insert unless the name is taken; the stored action, or None."""
+    row = (yield Query(
+        "INSERT INTO actions (name, record, updated_at) VALUES (?, ?, ?) "
+        f"ON CONFLICT (name) DO NOTHING RETURNING {ACTION_COLUMNS}",
+        (action.name, to_record(action), now),
+    )).first()
+    return None if row is None else action_from_row(row)
+
+
+def _update_action(action: Action, now: int) -> Op[Optional[StoredAction]]:
+    row = (yield Query(
+        f"UPDATE actions SET record = ?, updated_at = ? WHERE name = ? RETURNING {ACTION_COLUMNS}",
+        (to_record(action), now, action.name),
+    )).first()
+    return None if row is None else action_from_row(row)
+
+
+def create_action(action: Action, now: int) -> Op[StoredAction]:
+    stored = yield from _insert_action(action, now)
+    if stored is None:
+        raise ActionExists(action.name)
+    yield Notify(TOPIC_ACTIONS)
+    return stored
+
+
+def replace_action(action: Action, now: int) -> Op[Optional[StoredAction]]:
+    stored = yield from _update_action(action, now)
+    if stored is not None:
+        yield Notify(TOPIC_ACTIONS)
+    return stored
+
+
+def delete_action(name: str) -> Op[bool]:
+    deleted = (yield Query("DELETE FROM actions WHERE name = ?", (name,))).rowcount > 0
+    if deleted:
+        yield Notify(TOPIC_ACTIONS)
+    return deleted
+
+
+def load_actions(actions: Sequence[Action], now: int, replace: bool) -> Op[int]:
+    yield Lock("osrs_twisted actions load")
+    if not replace and (yield Query("SELECT COUNT(*) FROM actions")).rows[0][0]:
+        return 0
+    for action in actions:
+        stored = yield from _insert_action(action, now)
+        if stored is None:
+            yield from _update_action(action, now)
+    if actions:
+        yield Notify(TOPIC_ACTIONS)
+    return len(actions)
+
+
+# trades
+
+
+def trade_from_row(row: Row) -> Trade:
+    return Trade(*row)
+
+
+def record_trades(trades: Sequence[Trade], now: int) -> Op[TradeReceipt]:
+    """Insert first and let the unique key say which trades were known: two
+    connections reporting one trade at once cannot both count it. Rows go in
+    key order, so concurrent reports lock shared keys in the same order."""
+    incoming = sorted(trades, key=lambda trade: trade.key)
+    if not incoming:
+        return TradeReceipt(0, 0)
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(incoming))
+    params = [
+        value
+        for t in incoming
+        for value in (t.instance_id, t.trade_id, t.account, t.item_id, t.quantity, t.price, t.side, t.time, now)
+    ]
+    inserted = yield Query(
+        "INSERT INTO trades (instance_id, trade_id, account, item_id, quantity, price, side, time, received_at) "
+        f"VALUES {values} ON CONFLICT (instance_id, trade_id) DO NOTHING RETURNING instance_id, trade_id",
+        params,
+    )
+    fresh = {(row[0], row[1]) for row in inserted.rows}
+    retried = [trade for trade in incoming if trade.key not in fresh]
+    stored: dict[TradeKey, Trade] = {}
+    for trade in retried:
+        row = (yield Query(
+            f"SELECT {TRADE_COLUMNS} FROM trades WHERE instance_id = ? AND trade_id = ?",
+            (trade.instance_id, trade.trade_id),
+        )).first()
+        assert row is not None, "a trade the insert skipped is stored"
+        stored[trade.key] = trade_from_row(row)
+    trades_to_record(stored, retried)  # raises TradeConflict: the transaction rolls back
+    if fresh:
+        yield Notify(TOPIC_TRADES)
+    return TradeReceipt(len(fresh), len(retried))
+
+
+def account_buys(account: str, since: int) -> Op[list[Trade]]:
+    result = yield Query(
+        f"SELECT {TRADE_COLUMNS} FROM trades WHERE account = ? AND side = 'buy' AND time >= ? "
+        "ORDER BY time, trade_id",
+        (account, since),
+    )
+    return [trade_from_row(r) for r in result.rows]
+
+
+def instance_account(instance_id: str) -> Op[Optional[str]]:
+    row = (yield Query(
+        "SELECT account FROM trades WHERE instance_id = ? ORDER BY time DESC, id DESC LIMIT 1", (instance_id,)
+    )).first()
+    return None if row is None else str(row[0])
+
+
+# assignments and pins
+
+
+def assignment_from_row(row: Row) -> Assignment:
+    return Assignment(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6])
+
+
+def pin_from_row(row: Row) -> Pin:
+    return Pin(row[0], row[1], json.loads(row[2]), row[3])
+
+
+def record_assignment(assignment: Assignment) -> Op[None]:
+    a = assignment
+    yield Query(
+        _upsert("assignments", ASSIGNMENT_COLUMNS, "instance_id").format(values="(?, ?, ?, ?, ?, ?, ?)"),
+        (a.instance_id, a.task, _dump(a.params), a.source, a.assigned_at, a.expires_at, a.reason),
+    )
+    yield Notify(TOPIC_ASSIGNMENTS)
+
+
+def all_assignments() -> Op[list[Assignment]]:
+    result = yield Query(f"SELECT {ASSIGNMENT_COLUMNS} FROM assignments ORDER BY instance_id")
+    return [assignment_from_row(r) for r in result.rows]
+
+
+def set_pin(pin: Pin, now: int) -> Op[None]:
+    yield Query(
+        _upsert("pins", f"{PIN_COLUMNS}, pinned_at", "instance_id").format(values="(?, ?, ?, ?, ?)"),
+        (pin.instance_id, pin.task, _dump(pin.params), pin.expires_at, now),
+    )
+    yield Notify(TOPIC_ASSIGNMENTS)
+
+
+def remove_pin(instance_id: str) -> Op[bool]:
+    removed = (yield Query("DELETE FROM pins WHERE instance_id = ?", (instance_id,))).rowcount > 0
+    if removed:
+        yield Notify(TOPIC_ASSIGNMENTS)
+    return removed
+
+
+def all_pins() -> Op[list[Pin]]:
+    result = yield Query(f"SELECT {PIN_COLUMNS} FROM pins ORDER BY instance_id")
+    return [pin_from_row(r) for r in result.rows]

@@ -19,11 +19,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from osrs_twisted.store.interface import (
-    TOPIC_BUCKETS,
-    TOPIC_HEARTBEATS,
-    TOPIC_ITEMS,
-    TOPIC_PRICES,
-    TOPIC_RUNS,
+    ALL_TOPICS,
     ChangeListener,
     SchemaTooNew,
     StoreError,
@@ -48,8 +44,6 @@ log = Logger()
 
 #: Name of the NOTIFY channel carrying change topics.
 CHANNEL = "osrs_changes"
-
-ALL_TOPICS = (TOPIC_ITEMS, TOPIC_PRICES, TOPIC_BUCKETS, TOPIC_RUNS, TOPIC_HEARTBEATS)
 
 #: Rows per multi-row INSERT: few round trips, bounded statement size.
 PAGE_ROWS = 1000

@@ -131,3 +131,22 @@ class Store:
     add_heartbeat = _writes(ops.add_heartbeat)
     latest_heartbeats = _reads(ops.latest_heartbeats)
     heartbeats_for = _reads(ops.heartbeats_for)
+
+    # actions
+    all_actions = _reads(ops.all_actions)
+    create_action = _writes(ops.create_action)
+    replace_action = _writes(ops.replace_action)
+    delete_action = _writes(ops.delete_action)
+    load_actions = _writes(ops.load_actions)
+
+    # trades
+    record_trades = _writes(ops.record_trades)
+    account_buys = _reads(ops.account_buys)
+    instance_account = _reads(ops.instance_account)
+
+    # assignments and pins
+    record_assignment = _writes(ops.record_assignment)
+    all_assignments = _reads(ops.all_assignments)
+    set_pin = _writes(ops.set_pin)
+    remove_pin = _writes(ops.remove_pin)
+    all_pins = _reads(ops.all_pins)
