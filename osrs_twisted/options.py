@@ -28,6 +28,7 @@ from osrs_twisted.config import (
     ModelsConfig,
     StoreConfig,
 )
+from osrs_twisted.console.fleet import DEFAULT_GONE_AFTER, DEFAULT_LATE_AFTER
 from osrs_twisted.jobs.sync import DEFAULT_JOB_INTERVALS
 
 DEFAULT_HTTP = "tcp:8080:interface=127.0.0.1"
@@ -58,6 +59,8 @@ _PARAMETER_VARIABLES: Mapping[str, str] = {
     "retention-days": "OSRS_RETENTION_DAYS",
     "items-file": "OSRS_ITEMS_FILE",
     "stale-after": "OSRS_STALE_AFTER",
+    "console-late-after": "OSRS_CONSOLE_LATE_AFTER",
+    "console-gone-after": "OSRS_CONSOLE_GONE_AFTER",
 }
 
 #: Endpoint lists: option → (space-separated descriptions, a port number on loopback).
@@ -202,6 +205,10 @@ class Options(usage.Options):
          _positive_int("retention-days")],
         ["items-file", None, None, "Offline item list in /mapping shape."],
         ["stale-after", None, 1800, "A price older than this many seconds is stale.", _positive_int("stale-after")],
+        ["console-late-after", None, DEFAULT_LATE_AFTER, "The console shows a bot silent this many seconds as late.",
+         _positive_int("console-late-after")],
+        ["console-gone-after", None, DEFAULT_GONE_AFTER, "The console shows a bot silent this many seconds as gone.",
+         _positive_int("console-gone-after")],
     ]
 
     def __init__(self, environ: Optional[Mapping[str, str]] = None) -> None:
@@ -248,6 +255,11 @@ class Options(usage.Options):
     def postOptions(self) -> None:
         self._apply_environment()
         self._check_combinations()
+        if self["console-gone-after"] <= self["console-late-after"]:
+            raise usage.UsageError(
+                f"--console-gone-after ({self['console-gone-after']}) must be more than "
+                f"--console-late-after ({self['console-late-after']})"
+            )
         for option in ("http", "tcp"):
             for description in self[option]:
                 _check_endpoint(option, description)
@@ -287,7 +299,12 @@ class Options(usage.Options):
                 retention_days=self["retention-days"],
                 items_file=Path(self["items-file"]) if self["items-file"] else None,
             ),
-            http=HttpConfig(admin_token=self["admin-token"], stale_after=self["stale-after"]),
+            http=HttpConfig(
+                admin_token=self["admin-token"],
+                stale_after=self["stale-after"],
+                console_late_after=self["console-late-after"],
+                console_gone_after=self["console-gone-after"],
+            ),
             limits=LimitsConfig(
                 max_line_bytes=self["max-line-bytes"],
                 max_batch=self["max-batch"],

@@ -20,10 +20,13 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from osrs_twisted.config import Config, LimitsConfig, ModelsConfig
+from osrs_twisted.console.history import HistorySampler
+from osrs_twisted.console.pages import with_console
 from osrs_twisted.gate import GatedFactory, StartGate
 from osrs_twisted.health import Check, CheckFunction, HealthRegistry
 from osrs_twisted.http.api import HealthApi, HttpApi, HttpSettings
 from osrs_twisted.http.site import ApiSite
+from osrs_twisted.inference.metrics import InferenceMetrics
 from osrs_twisted.inference.pool import ModelPoolService
 from osrs_twisted.inference.service import InferenceService
 from osrs_twisted.jobs.build import build_scheduler
@@ -196,7 +199,7 @@ def _add_tcp(
     reactor: Any,
     health: HealthRegistry,
     registry: ModelRegistry,
-) -> None:
+) -> InferenceService:
     pool = ModelPoolService(registry, reactor)
     pool.setName("models")
     pool.setServiceParent(root)
@@ -212,6 +215,7 @@ def _add_tcp(
     inference.setName("tcp")
     inference.setServiceParent(root)
     health.register("models", _softened(inference.check) if soften else inference.check)
+    return inference
 
 
 def _add_jobs(config: Config, reactor: Any, health: HealthRegistry, store_service: StoreService) -> JobScheduler:
@@ -231,11 +235,14 @@ def _add_http(
     store_service: Optional[StoreService],
     registry: Optional[ModelRegistry],
     jobs: Optional[JobScheduler],
+    metrics: Optional[InferenceMetrics],
 ) -> None:
     settings = HttpSettings(
         stale_after=config.http.stale_after,
         admin_token=config.http.admin_token,
         max_body_bytes=config.limits.max_body_bytes,
+        console_late_after=config.http.console_late_after,
+        console_gone_after=config.http.console_gone_after,
     )
     serves_api = config.mode.serves_api
     store = store_service.store if store_service is not None else None
@@ -247,8 +254,14 @@ def _add_http(
         catalog.setServiceParent(http)
     gate = StartGate()
     HttpReadiness(reactor, gate, store_service, catalog).setServiceParent(http)
-    api = HttpApi(health, reactor, settings, store=store, models=registry, catalog=catalog, jobs=jobs)
-    resource = (api if serves_api else HealthApi(health)).resource()
+    sampler = None
+    if serves_api and metrics is not None:
+        sampler = HistorySampler(metrics, reactor)
+        sampler.setServiceParent(http)
+    api = HttpApi(
+        health, reactor, settings, store=store, models=registry, catalog=catalog, jobs=jobs, inference=sampler
+    )
+    resource = with_console(api.resource()) if serves_api else HealthApi(health).resource()
     site = GatedFactory(ApiSite(resource, settings.max_body_bytes), gate)
     for description in config.listen.http:
         strports.service(description, site, reactor=reactor).setServiceParent(http)
@@ -269,15 +282,16 @@ def makeService(config: Config, reactor: Any = None) -> OsrsService:
     health = HealthRegistry()
     store_service = _add_store(root, config, reactor, health) if config.needs_store else None
     registry = _load_models(config.models) if config.needs_models else None
+    metrics: Optional[InferenceMetrics] = None
     if mode.serves_tcp:
         assert registry is not None
-        _add_tcp(root, config.listen.tcp, config.limits, mode.serves_api, reactor, health, registry)
+        metrics = _add_tcp(root, config.listen.tcp, config.limits, mode.serves_api, reactor, health, registry).metrics
     jobs: Optional[JobScheduler] = None
     if config.jobs.enabled:
         assert store_service is not None
         jobs = _add_jobs(config, reactor, health, store_service)
     if mode.listens_http:
-        _add_http(root, config, reactor, health, store_service, registry, jobs)
+        _add_http(root, config, reactor, health, store_service, registry, jobs, metrics)
     if jobs is not None:
         jobs.setServiceParent(root)
     return root

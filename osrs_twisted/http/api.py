@@ -9,8 +9,11 @@ from klein import Klein
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import IResource
 
+from osrs_twisted.console.fleet import XpRates
+from osrs_twisted.console.history import HistorySampler
 from osrs_twisted.health import HealthRegistry
 from osrs_twisted.http.bots import BotRoutes
+from osrs_twisted.http.console import ConsoleRoutes, MoversCache
 from osrs_twisted.http.health import HealthRoutes
 from osrs_twisted.http.items import ItemRoutes
 from osrs_twisted.http.models import ModelRoutes
@@ -49,6 +52,7 @@ class HealthApi(_Routed, HealthRoutes):
 
 class HttpApi(
     _Routed, HealthRoutes, ItemRoutes, PriceRoutes, SeedRoutes, BotRoutes, ModelRoutes, OpenApiRoutes, TaskRoutes,
+    ConsoleRoutes,
 ):
     """Every route of the API, bound to the collaborators given here."""
 
@@ -61,6 +65,7 @@ class HttpApi(
         models: Optional[ModelRegistry] = None,
         catalog: Optional[Catalog] = None,
         jobs: Optional[JobScheduler] = None,
+        inference: Optional[HistorySampler] = None,
     ) -> None:
         self.health = health
         self.clock = clock
@@ -69,5 +74,8 @@ class HttpApi(
         self.models = models
         self.catalog = catalog
         self.jobs = jobs
+        self.inference = inference
+        self.xp_rates = XpRates()
+        self.movers_cache = MoversCache()
         self.rendered = RenderCache()
         self.app = routed_app(self)
