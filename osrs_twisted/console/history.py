@@ -90,7 +90,7 @@ def interval_quantile(bounds: Sequence[float], counts: Sequence[int], q: float, 
         return None
     rank = q * total
     seen = 0
-    for bound, count in zip(bounds, counts):
+    for bound, count in zip(bounds, counts, strict=False):
         seen += count
         if seen >= rank:
             return float(bound)

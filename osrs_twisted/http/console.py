@@ -62,7 +62,7 @@ class ConsoleRoutes(ApiState):
         rates = self.xp_rates.observe(heartbeats)
         return json_response(request, fleet_json(heartbeats, rates, thresholds, self.now()))
 
-    @route("/console/bots/<instance_id>", methods=["GET"])
+    @route("/console/bots/<path:instance_id>", methods=["GET"])
     async def console_bot(self, request: IRequest, instance_id: str) -> bytes:
         thresholds = self.thresholds(request)
         limit = query_limit(request, CONSOLE_BOT_HISTORY_LIMIT, self.settings.max_limit)

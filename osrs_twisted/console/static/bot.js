@@ -81,7 +81,7 @@ let commandShown = false;
 poll(async () => {
   const bot = await api(`/console/bots/${path}${thresholdQuery()}`);
   fill("bot-summary", summary(bot));
-  chart(document.getElementById("xp-chart"), [{ label: "XP", points: bot.xp.map((p) => [p.at, p.total]) }], { yFormat: fmtInt });
+  chart(document.getElementById("xp-chart"), [{ label: "XP", points: bot.xp.map((p) => [p.at, p.total]) }]);
   history.setRows(bot.heartbeats);
   if (!commandShown) {
     commandShown = true;

@@ -95,6 +95,13 @@ export function fmtNum(value, digits = 1) {
     : DASH;
 }
 
+/** A number in few characters (1.8M), for chart axes. */
+export function fmtCompact(value) {
+  return typeof value === "number" && Number.isFinite(value)
+    ? value.toLocaleString("en-US", { notation: "compact", maximumFractionDigits: 2 })
+    : DASH;
+}
+
 export function fmtPercent(ratio) {
   return typeof ratio === "number" && Number.isFinite(ratio) ? `${(ratio * 100).toFixed(1)}%` : DASH;
 }
@@ -430,7 +437,7 @@ const CHART = { width: 640, height: 200, left: 56, right: 12, top: 12, bottom: 2
 function niceTicks(low, high, count) {
   if (low === high) {
     const pad = Math.abs(low) * 0.1 || 1;
-    low -= pad;
+    if (low !== 0) low -= pad;
     high += pad;
   }
   const raw = (high - low) / count;
@@ -447,7 +454,7 @@ function niceTicks(low, high, count) {
  * null y values left out) into the <svg> element `target`, x as Unix time.
  * Each line is one <polyline> whose `data-points` is its number of points.
  */
-export function chart(target, series, { yFormat = fmtNum, yMin } = {}) {
+export function chart(target, series, { yFormat = fmtCompact, yMin } = {}) {
   const { width, height, left, right, top, bottom } = CHART;
   target.setAttribute("viewBox", `0 0 ${width} ${height}`);
   target.setAttribute("class", "chart");

@@ -18,7 +18,7 @@ poll(async () => {
     const last = history.points[history.points.length - 1];
     fill("inference-summary", facts([
       ["Requests/s", last ? fmtNum(last.requestsPerSecond) : "—"],
-      ["Latency p99", last ? `${fmtNum(last.latencyP99Ms)} ms` : "—"],
+      ["Latency p99", last && last.latencyP99Ms !== null ? `${fmtNum(last.latencyP99Ms)} ms` : "—"],
       ["Connections", fmtInt(history.current.connections)],
       ["Errors since start", fmtInt(Object.values(history.current.errors).reduce((a, b) => a + b, 0))],
     ]), pageLink("inference.html", {}, "Inference and models →"));

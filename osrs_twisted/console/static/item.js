@@ -42,9 +42,9 @@ poller = poll(async () => {
   chart(document.getElementById("price-chart"), [
     { points: buckets.map((b) => [b.timestamp, b.avgHighPrice]) },
     { points: buckets.map((b) => [b.timestamp, b.avgLowPrice]) },
-  ], { yFormat: fmtInt });
+  ]);
   chart(document.getElementById("volume-chart"), [
     { kind: "bars", points: buckets.map((b) => [b.timestamp, b.highPriceVolume + b.lowPriceVolume]) },
-  ], { yFormat: fmtInt, yMin: 0 });
+  ], { yMin: 0 });
   document.body.dataset.rendered = String(Date.now());
 });
