@@ -150,6 +150,21 @@ class ConsoleBrowserTests(SynchronousTestCase):
         self.assertTrue(self.js("return document.body.classList.contains('disconnected')"))
         self.screenshot("fleet-disconnected")
 
+    def test_a_large_fleet_draws_only_the_rows_in_view(self) -> None:
+        bots = 450
+        for n in range(bots):
+            self.server.heartbeat(f"bot-{n:04d}", task="MINING")
+        self.open("fleet.html")
+        counted = "return document.getElementById('fleet').dataset.rows"
+        wait_for("every bot counted", lambda: self.js(counted) == str(bots))
+        drawn = self.rows("fleet")
+        self.assertIn("bot-0000", drawn)
+        self.assertLess(len(drawn), bots, "rows out of view are not in the DOM")
+        self.js("window.scrollTo(0, document.body.scrollHeight)")
+        wait_for("the last bot after scrolling", lambda: "bot-0449" in self.rows("fleet"))
+        self.assertNotIn("bot-0000", self.rows("fleet"))
+        self.assertNoConsoleErrors("fleet.html (windowed)")
+
     def test_injected_markup_renders_as_text(self) -> None:
         name = "<script>window.__pwned = 1</script>"
         task = '<img src=x onerror="window.__pwned = 2">'

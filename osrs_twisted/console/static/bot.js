@@ -2,7 +2,7 @@
 // the server has bot command, its assignment, buy limits left and the operator's pin.
 import {
   DataTable, adminAction, api, badge, chart, chartBox, chrome, el, facts, fill, fmtAge, fmtInt, fmtTime, generic,
-  hasRoute, param, poll, show, thresholdQuery, unavailable, ApiError,
+  hasRoute, param, poll, show, thresholdQuery, unavailable, ApiError, markRendered,
 } from "./console.js";
 
 chrome("fleet.html");
@@ -87,5 +87,5 @@ poll(async () => {
     commandShown = true;
     await command(bot);
   }
-  document.body.dataset.rendered = String(Date.now());
+  markRendered();
 });

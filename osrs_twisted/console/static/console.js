@@ -196,6 +196,14 @@ export async function api(path, { method = "GET", body, timeoutMs = 8000 } = {})
   return data;
 }
 
+/**
+ * Note that the page has rendered, once the browser has laid it out and
+ * painted it (tests and the benchmark wait on `body[data-rendered]`).
+ */
+export function markRendered() {
+  requestAnimationFrame(() => setTimeout(() => { document.body.dataset.rendered = String(Date.now()); }, 0));
+}
+
 /** A message in the page's notice area (`kind`: "ok" or "error"). */
 export function notice(text, kind = "error") {
   const area = document.getElementById("notice");
@@ -324,13 +332,23 @@ export async function adminAction(button, what, call) {
 
 // ---------------------------------------------------------------- tables
 
+/** Tables with more rows than this, when windowed, keep only the rows in view in the DOM. */
+const WINDOW_FROM = 200;
+/** Rows drawn beyond each edge of the view. */
+const OVERSCAN = 30;
+
 /**
  * A sortable table. `columns`: [{label, value(row) → sort key, cell(row) →
- * Node or text, className}]. Rows are rebuilt into a DocumentFragment and
- * swapped in at once, so thousands render in one layout.
+ * Node or text, className}]. Rows are built into a DocumentFragment and
+ * swapped in at once. A `windowed` table with thousands of rows draws only
+ * those in view (and a margin), between two spacer rows of the right
+ * height, and redraws as the page scrolls: the browser lays out tens of
+ * rows, not thousands. `data-rows` on the table counts the rows shown.
  */
 export class DataTable {
-  constructor(columns, { empty = "Nothing to show.", rowKey, filter, sortBy = 0, descending = false, id } = {}) {
+  constructor(columns, {
+    empty = "Nothing to show.", rowKey, filter, sortBy = 0, descending = false, id, windowed = false,
+  } = {}) {
     this.columns = columns;
     this.empty = empty;
     this.rowKey = rowKey;
@@ -340,7 +358,20 @@ export class DataTable {
     this.rows = [];
     this.head = el("tr");
     this.body = el("tbody");
-    this.element = el("table", { className: "data", id }, el("thead", {}, this.head), this.body);
+    this.element = el("table", { className: windowed ? "data windowed" : "data", id }, el("thead", {}, this.head), this.body);
+    this.windowed = windowed;
+    this.ordered = [];
+    this.rowHeight = 0;
+    if (windowed) {
+      let pending = false;
+      const redraw = () => {
+        if (pending || this.ordered.length <= WINDOW_FROM) return;
+        pending = true;
+        requestAnimationFrame(() => { pending = false; this.draw(); });
+      };
+      window.addEventListener("scroll", redraw, { passive: true });
+      window.addEventListener("resize", redraw, { passive: true });
+    }
     columns.forEach((column, index) => {
       const th = el("th", { scope: "col", className: column.className }, el("button", {
         type: "button", text: column.label, onclick: () => this.sortOn(index),
@@ -372,27 +403,59 @@ export class DataTable {
     Array.from(this.head.children).forEach((th, index) => {
       th.setAttribute("aria-sort", index === this.sortBy ? (this.descending ? "descending" : "ascending") : "none");
     });
+    this.ordered = rows;
+    this.element.dataset.rows = String(rows.length);
+    this.draw();
+  }
+
+  /** Put the ordered rows (or, windowed, those in view) into the DOM. */
+  draw() {
+    const rows = this.ordered;
+    let first = 0;
+    let last = rows.length;
     const fragment = document.createDocumentFragment();
-    for (const row of rows) {
-      const tr = document.createElement("tr");
-      if (this.rowKey) tr.dataset.key = this.rowKey(row);
-      for (const col of this.columns) {
-        const td = document.createElement("td");
-        if (col.className) td.className = col.className;
-        const content = col.cell(row);
-        if (content instanceof Node) td.append(content);
-        else td.textContent = content === null || content === undefined ? DASH : String(content);
-        tr.append(td);
-      }
-      fragment.append(tr);
+    const windowing = this.windowed && rows.length > WINDOW_FROM;
+    if (windowing) {
+      const height = this.rowHeight || 30;
+      const top = this.body.getBoundingClientRect().top;
+      first = Math.max(0, Math.floor(-top / height) - OVERSCAN);
+      last = Math.min(rows.length, first + Math.ceil(window.innerHeight / height) + 2 * OVERSCAN);
+      fragment.append(this.spacer(first * height));
     }
+    for (let index = first; index < last; index += 1) fragment.append(this.tr(rows[index]));
+    if (windowing) fragment.append(this.spacer((rows.length - last) * (this.rowHeight || 30)));
     if (!rows.length) {
       fragment.append(el("tr", {}, el("td", { colspan: this.columns.length, className: "empty", text: this.empty })));
     }
     this.body.replaceChildren(fragment);
-    this.shown = rows.length;
+    if (windowing && !this.rowHeight && last > first) {
+      this.rowHeight = this.body.children[1].getBoundingClientRect().height || 30;
+      this.draw();
+    }
+  }
+
+  spacer(height) {
+    const td = el("td", { colspan: this.columns.length });
+    td.style.height = `${height}px`;
+    return el("tr", { className: "spacer", "aria-hidden": "true" }, td);
+  }
+
+  tr(row) {
+    const tr = document.createElement("tr");
+    if (this.rowKey) tr.dataset.key = this.rowKey(row);
+    for (const col of this.columns) {
+      const td = document.createElement("td");
+      if (col.className) td.className = col.className;
+      const content = col.cell(row);
+      if (content instanceof Node) td.append(content);
+      else td.textContent = content === null || content === undefined ? DASH : String(content);
+      tr.append(td);
+    }
+    return tr;
   }
 }
+
+const collator = new Intl.Collator("en", { numeric: true });
 
 /** Nulls last, numbers by value, everything else as text. */
 function compare(a, b) {
@@ -400,7 +463,7 @@ function compare(a, b) {
   const bMissing = b === null || b === undefined || Number.isNaN(b);
   if (aMissing || bMissing) return aMissing === bMissing ? 0 : aMissing ? 1 : -1;
   if (typeof a === "number" && typeof b === "number") return a - b;
-  return String(a).localeCompare(String(b), "en", { numeric: true });
+  return collator.compare(String(a), String(b));
 }
 
 /** A status word as a coloured badge (`kind` picks the colour class). */

@@ -1,6 +1,6 @@
 // Fleet: every bot's newest heartbeat, its liveness and XP per hour; sortable and filterable.
 import {
-  DataTable, api, badge, chrome, fill, fmtAge, fmtInt, fmtNum, pageLink, param, poll, show, thresholdQuery,
+  DataTable, api, badge, chrome, fill, fmtAge, fmtInt, fmtNum, pageLink, param, poll, show, thresholdQuery, markRendered,
 } from "./console.js";
 
 chrome("fleet.html");
@@ -44,7 +44,7 @@ let withAssignment = false;
 function build(assignments) {
   withAssignment = assignments;
   table = new DataTable(assignments ? [...columns, assignmentColumn] : columns, {
-    id: "fleet", rowKey: (b) => b.instanceId, filter: wanted, empty: "No bot has sent a heartbeat.",
+    id: "fleet", rowKey: (b) => b.instanceId, filter: wanted, empty: "No bot has sent a heartbeat.", windowed: true,
   });
   fill("fleet-table", table.element);
 }
@@ -63,5 +63,5 @@ poll(async () => {
     `${fmtInt(fleet.bots.length)} bots: ${fmtInt(alive)} alive, ${fmtInt(late)} late, ${fmtInt(gone)} gone `,
     `(late after ${fmtAge(fleet.lateAfter)}, gone after ${fmtAge(fleet.goneAfter)} of silence)`,
   );
-  document.body.dataset.rendered = String(Date.now());
+  markRendered();
 });

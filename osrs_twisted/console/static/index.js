@@ -1,5 +1,5 @@
 // Overview: the fleet, inference, the jobs and the market at a glance, each linking to its page.
-import { api, badge, chrome, el, facts, fill, fmtInt, fmtNum, pageLink, poll, show, thresholdQuery } from "./console.js";
+import { api, badge, chrome, el, facts, fill, fmtInt, fmtNum, markRendered, pageLink, poll, show, thresholdQuery } from "./console.js";
 
 chrome("index.html");
 
@@ -39,5 +39,5 @@ poll(async () => {
       pageLink("item.html", { id: item.id }, item.name), ` margin ${fmtInt(item.price.margin)}`))),
     pageLink("market.html", {}, "The market →"));
   }
-  document.body.dataset.rendered = String(Date.now());
+  markRendered();
 });

@@ -3,7 +3,7 @@
 // reload button where the server has `POST /models/reload`.
 import {
   DataTable, adminAction, api, chart, chartBox, chrome, el, facts, fill, fmtInt, fmtNum, fmtTime, generic,
-  hasRoute, poll, show, unavailable,
+  hasRoute, poll, show, unavailable, markRendered,
 } from "./console.js";
 
 chrome("inference.html");
@@ -94,5 +94,5 @@ poll(async () => {
     fill("inference-per-model", now.models ? generic(now.models) : unavailable("Per-model figures"));
   }
   await showModels();
-  document.body.dataset.rendered = String(Date.now());
+  markRendered();
 });

@@ -1,6 +1,6 @@
 // One item: its facts and latest price, and its price history (5m/1h/6h/24h buckets)
 // as a chart of the average high and low prices, with the traded volume below.
-import { api, chart, chartBox, chrome, el, facts, fill, fmtInt, fmtPercent, param, poll, show } from "./console.js";
+import { api, chart, chartBox, chrome, el, facts, fill, fmtInt, fmtPercent, param, poll, show, markRendered } from "./console.js";
 
 chrome("market.html");
 const id = param("id") || "";
@@ -46,5 +46,5 @@ poller = poll(async () => {
   chart(document.getElementById("volume-chart"), [
     { kind: "bars", points: buckets.map((b) => [b.timestamp, b.highPriceVolume + b.lowPriceVolume]) },
   ], { yMin: 0 });
-  document.body.dataset.rendered = String(Date.now());
+  markRendered();
 });

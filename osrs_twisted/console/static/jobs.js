@@ -1,6 +1,6 @@
 // Jobs: each job's last run and next run with a run-now button (admin), and the recent
 // runs with their durations and the error text of failures.
-import { DataTable, adminAction, api, badge, chrome, el, fill, fmtAge, fmtInt, fmtTime, poll, show } from "./console.js";
+import { DataTable, adminAction, api, badge, chrome, el, fill, fmtAge, fmtInt, fmtTime, poll, show, markRendered } from "./console.js";
 
 chrome("jobs.html");
 
@@ -54,7 +54,7 @@ const poller = poll(async () => {
   ]);
   jobsTable.setRows(jobs.jobs);
   runsTable.setRows(runs.runs);
-  document.body.dataset.rendered = String(Date.now());
+  markRendered();
 });
 refresh = poller.refresh;
 failedOnly.addEventListener("change", () => refresh());

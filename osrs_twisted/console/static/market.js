@@ -1,7 +1,7 @@
 // Market: the best flips, high alchemy, movers against the 24 h average and, where the
 // server has actions, their profit per hour. Item names link to the item's page.
 import {
-  DataTable, api, chrome, fill, fmtInt, fmtPercent, generic, hasRoute, pageLink, poll, unavailable,
+  DataTable, api, chrome, fill, fmtInt, fmtPercent, generic, hasRoute, pageLink, poll, unavailable, markRendered,
 } from "./console.js";
 
 chrome("market.html");
@@ -64,6 +64,6 @@ const poller = poll(async () => {
   } else {
     fill("actions", unavailable("Actions and their profit per hour"));
   }
-  document.body.dataset.rendered = String(Date.now());
+  markRendered();
 });
 sort.addEventListener("change", () => poller.refresh());
