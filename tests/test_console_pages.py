@@ -31,7 +31,8 @@ class Client:
         self, path: str, method: str = "GET", headers: Optional[Mapping[str, str]] = None
     ) -> tuple[int, Headers, bytes]:
         raw = Headers({k: [v] for k, v in (headers or {}).items()})
-        response = self.test.successResultOf(self.agent.request(method.encode(), f"http://osrs.test{path}".encode(), raw))
+        url = f"http://osrs.test{path}".encode()
+        response = self.test.successResultOf(self.agent.request(method.encode(), url, raw))
         body = self.test.successResultOf(readBody(response))
         return response.code, response.headers, body
 
@@ -109,7 +110,8 @@ class ServingTests(SynchronousTestCase):
             self.assertEqual((code, header(headers, "Location")), (302, "/ui/"), path)
 
     def test_unknown_files_and_traversal_are_404(self) -> None:
-        for path in ("/ui/nope.html", "/ui/../setup.cfg", "/ui/%2e%2e/setup.cfg", "/ui/static/console.js", "/ui/pages.py"):
+        paths = ("/ui/nope.html", "/ui/../setup.cfg", "/ui/%2e%2e/setup.cfg", "/ui/static/console.js", "/ui/pages.py")
+        for path in paths:
             code, headers, body = self.client.request(path)
             self.assertEqual(code, 404, path)
             self.assertEqual(header(headers, "Content-Type"), "text/plain; charset=utf-8")
