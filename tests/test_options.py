@@ -60,6 +60,8 @@ DEFAULTS = {
     "retention-days": 30,
     "items-file": None,
     "stale-after": 1800,
+    "console-late-after": 120,
+    "console-gone-after": 600,
 }
 
 
