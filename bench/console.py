@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.browser import free_port, start_browser, wait_for  # noqa: E402
+from tests.browser import Server, start_browser, wait_for  # noqa: E402
 
 #: The issue's bound on the browser's first full render of 2,000 bots.
 TARGET_RENDER_MS = 1000.0
@@ -57,25 +56,16 @@ def fill(database: str, bots: int) -> None:
         store = open_store(database, reactor)
         await store.start()
         for n in range(bots):
+            instance_id = f"bot-{n:05d}"
             payload = {
-                "instanceId": f"bot-{n:05d}", "task": TASKS[n % len(TASKS)], "hp": 10 + n % 90,
+                "instanceId": instance_id, "task": TASKS[n % len(TASKS)], "hp": 10 + n % 90,
                 "x": 3000 + n % 400, "y": 3200 + n % 300, "plane": n % 3, "inCombat": n % 7 == 0,
                 "inventoryCount": n % 29, "runEnergy": (n * 7) % 100, "xpGained": {"fishing": n * 13, "magic": n},
             }  # fmt: skip
-            await store.add_heartbeat(Heartbeat(payload["instanceId"], payload, now - n % 600))
+            await store.add_heartbeat(Heartbeat(instance_id, payload, now - n % 600))
         await store.stop()
 
     task.react(lambda reactor: ensureDeferred(main(reactor)))
-
-
-def wait_until_live(base: str, server: subprocess.Popen[bytes]) -> None:
-    def live() -> bool:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited with status {server.returncode}")
-        with urllib.request.urlopen(base + "/health/live", timeout=2) as response:
-            return response.status == 200
-
-    wait_for("the server", live, seconds=60, every=0.2)
 
 
 def time_json(base: str, requests: int) -> dict[str, Any]:
@@ -141,23 +131,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="osrs-bench-") as tmp:
         database = "sqlite:///" + os.path.join(tmp, "bench.sqlite3")
         subprocess.run([sys.executable, __file__, "--fill", database, "--bots", str(args.bots)], check=True)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        twist = Path(sys.executable).with_name("twist")
-        server = subprocess.Popen(
-            [str(twist), "osrs", "--http-only", "--no-jobs", "--database", database,
-             "--http", f"tcp:{port}:interface=127.0.0.1", "--models", tmp],
-            cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        server = Server(Path(tmp), ("--http-only", "--no-jobs", "--models", tmp), wiki=False, database=database)
         try:
-            wait_until_live(base, server)
+            server.wait_until("the server", lambda: server.get("/health/live")["status"] == "ok")
             report = {
-                "server": time_json(base, args.requests),
-                "browser": time_browser(base, args.bots, args.loads, Path(tmp) / "profile"),
+                "server": time_json(server.base, args.requests),
+                "browser": time_browser(server.base, args.bots, args.loads, Path(tmp) / "profile"),
             }
         finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
+            server.stop()
     sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 

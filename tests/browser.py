@@ -92,54 +92,70 @@ def png_colours(png: bytes) -> int:
 
 
 class Server:
-    """``twist osrs`` with jobs syncing from the Wiki fake, both on free ports."""
+    """``twist osrs`` on free ports in ``workdir``; with ``wiki``, its jobs
+    sync from the Wiki fake, itself on a free port."""
 
-    def __init__(self, workdir: Path, extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        extra: tuple[str, ...] = (),
+        wiki: bool = True,
+        database: str = "sqlite:///osrs.sqlite3",
+    ) -> None:
         self.workdir = workdir
         self.http_port, self.tcp_port, self.wiki_port = free_port(), free_port(), free_port()
         self.base = f"http://127.0.0.1:{self.http_port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OSRS_", "DATABASE_URL", "MODEL_PATH"))}
         env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), env.get("PYTHONPATH", "")])
         self.env = env
-        captures = fixture_path("wiki")
-        self.wiki = self._spawn(
-            "wiki.log", "-m", "tests.wikifake", "--captures", str(captures), "--port", str(self.wiki_port)
-        )
+        self.processes: list[subprocess.Popen[bytes]] = []
+        if wiki:
+            captures = fixture_path("wiki")
+            self._spawn("wiki.log", "-m", "tests.wikifake", "--captures", str(captures), "--port", str(self.wiki_port))
+            extra = ("--wiki-url", f"http://127.0.0.1:{self.wiki_port}", *extra)
         self.osrs = self._spawn(
             "osrs.log", "-m", "twisted", "--log-format=json", "osrs",
             "--http", f"tcp:{self.http_port}:interface=127.0.0.1",
             "--tcp", f"tcp:{self.tcp_port}:interface=127.0.0.1",
-            "--database", "sqlite:///osrs.sqlite3", "--wiki-url", f"http://127.0.0.1:{self.wiki_port}",
-            "--admin-token", ADMIN_TOKEN, *extra,
+            "--database", database, "--admin-token", ADMIN_TOKEN, *extra,
         )  # fmt: skip
 
     def _spawn(self, log_name: str, *arguments: str) -> subprocess.Popen[bytes]:
         log = open(self.workdir / log_name, "wb")
         try:
-            return subprocess.Popen(
+            process = subprocess.Popen(
                 [sys.executable, *arguments], cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )
         finally:
             log.close()
+        self.processes.append(process)
+        return process
 
     def log(self) -> str:
         return (self.workdir / "osrs.log").read_text(errors="replace")[-4000:]
 
-    def wait_ready(self) -> None:
-        """Until the HTTP side answers and the first sync has filled the catalog."""
+    def wait_until(self, what: str, ready: Callable[[], bool]) -> None:
+        """Until ``ready()`` while the server runs (a minute at most)."""
 
-        def ready() -> bool:
+        def running_and_ready() -> bool:
             if self.osrs.poll() is not None:
                 raise AssertionError(f"the server exited: {self.log()}")
-            return self.get("/items/4151")["id"] == 4151 and bool(self.get("/items/4151/prices")["buckets"])
+            return ready()
 
-        wait_for("the server and its first price sync", ready, seconds=60)
+        wait_for(what, running_and_ready, seconds=60)
+
+    def wait_ready(self) -> None:
+        """Until the HTTP side answers and the first sync has filled the catalog."""
+        self.wait_until(
+            "the server and its first price sync",
+            lambda: self.get("/items/4151")["id"] == 4151 and bool(self.get("/items/4151/prices")["buckets"]),
+        )
 
     def stop(self) -> None:
-        for process in (self.osrs, self.wiki):
+        for process in self.processes:
             if process.poll() is None:
                 process.terminate()
-        for process in (self.osrs, self.wiki):
+        for process in self.processes:
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:

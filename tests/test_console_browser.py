@@ -5,12 +5,14 @@ token, and a server that goes away shows as disconnected."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from tests import browser
 from tests.browser import (
     ADMIN_TOKEN,
     Server,
@@ -219,3 +221,22 @@ class ConsoleBrowserTests(SynchronousTestCase):
         else:
             wait_for("the honest line", lambda: "Reloading models: not available on this server." in self.text(
                 "#models-actions"))
+
+
+class RequireBrowserTests(SynchronousTestCase):
+    """Without Chromium the browser tests skip, or fail where CI requires them."""
+
+    def setUp(self) -> None:
+        self.patch(browser, "CHROMIUM", "/nonexistent/chromium")
+
+    def test_skips_with_the_reason(self) -> None:
+        self.patch(os, "environ", {k: v for k, v in os.environ.items() if k != "OSRS_REQUIRE_BROWSER"})
+        with self.assertRaises(SkipTest) as raised:
+            require_browser()
+        self.assertIn("/nonexistent/chromium", str(raised.exception))
+
+    def test_fails_when_required(self) -> None:
+        self.patch(os, "environ", {**os.environ, "OSRS_REQUIRE_BROWSER": "1"})
+        with self.assertRaises(AssertionError) as raised:
+            require_browser()
+        self.assertIn("OSRS_REQUIRE_BROWSER=1", str(raised.exception))

@@ -35,7 +35,8 @@ class ThresholdTests(SynchronousTestCase):
 class XpTests(SynchronousTestCase):
     def test_total_xp_only_from_a_skill_object(self) -> None:
         self.assertEqual(total_xp({"xpGained": {"magic": 10, "hitpoints": 5}}), 15)
-        for bad in (None, [], "lots", {}, {"magic": "10"}, {"magic": True}, {"magic": 1.5}):
+        bad_values: tuple[Any, ...] = (None, [], "lots", {}, {"magic": "10"}, {"magic": True}, {"magic": 1.5})
+        for bad in bad_values:
             self.assertIsNone(total_xp({"xpGained": bad}), bad)
         self.assertIsNone(total_xp({}))
 
