@@ -16,6 +16,8 @@ from typing import Mapping, Optional
 
 import attrs
 
+from osrs_twisted.console.fleet import DEFAULT_GONE_AFTER, DEFAULT_LATE_AFTER
+
 #: Seconds the whole process may take to stop, shared out among its services.
 DEFAULT_STOP_BUDGET = 30.0
 
@@ -99,6 +101,9 @@ class HttpConfig:
 
     admin_token: Optional[str]
     stale_after: int
+    #: The console marks a bot late, then gone, after this many silent seconds.
+    console_late_after: int = DEFAULT_LATE_AFTER
+    console_gone_after: int = DEFAULT_GONE_AFTER
 
 
 @attrs.frozen

@@ -30,6 +30,7 @@ from osrs_twisted.config import (
     ModelsConfig,
     StoreConfig,
 )
+from osrs_twisted.console.fleet import DEFAULT_GONE_AFTER, DEFAULT_LATE_AFTER
 from osrs_twisted.jobs.sync import DEFAULT_JOB_INTERVALS
 
 DEFAULT_HTTP = "tcp:8080:interface=127.0.0.1"
@@ -65,6 +66,8 @@ _PARAMETER_VARIABLES: Mapping[str, str] = {
     "actions-file": "OSRS_ACTIONS_FILE",
     "fleet-share": "OSRS_FLEET_SHARE",
     "task-ttl": "OSRS_TASK_TTL",
+    "console-late-after": "OSRS_CONSOLE_LATE_AFTER",
+    "console-gone-after": "OSRS_CONSOLE_GONE_AFTER",
 }
 
 #: Endpoint lists: option → (space-separated descriptions, a port number on loopback).
@@ -247,6 +250,10 @@ class Options(usage.Options):
         ["actions-file", None, None, "Bot command actions to load at start (else the starter set, once)."],
         ["fleet-share", None, Fraction(1, 10), "Most of an action's 24 h volume the fleet may take.", _fleet_share],
         ["task-ttl", None, 900, "Seconds a GET /task/ assignment lasts.", _positive_int("task-ttl")],
+        ["console-late-after", None, DEFAULT_LATE_AFTER, "The console shows a bot silent this many seconds as late.",
+         _positive_int("console-late-after")],
+        ["console-gone-after", None, DEFAULT_GONE_AFTER, "The console shows a bot silent this many seconds as gone.",
+         _positive_int("console-gone-after")],
     ]
 
     def __init__(self, environ: Optional[Mapping[str, str]] = None) -> None:
@@ -293,6 +300,11 @@ class Options(usage.Options):
     def postOptions(self) -> None:
         self._apply_environment()
         self._check_combinations()
+        if self["console-gone-after"] <= self["console-late-after"]:
+            raise usage.UsageError(
+                f"--console-gone-after ({self['console-gone-after']}) must be more than "
+                f"--console-late-after ({self['console-late-after']})"
+            )
         for option in ("http", "tcp"):
             for description in self[option]:
                 _check_endpoint(option, description)
@@ -338,7 +350,12 @@ class Options(usage.Options):
                 retention_days=self["retention-days"],
                 items_file=Path(self["items-file"]) if self["items-file"] else None,
             ),
-            http=HttpConfig(admin_token=self["admin-token"], stale_after=self["stale-after"]),
+            http=HttpConfig(
+                admin_token=self["admin-token"],
+                stale_after=self["stale-after"],
+                console_late_after=self["console-late-after"],
+                console_gone_after=self["console-gone-after"],
+            ),
             limits=LimitsConfig(
                 max_line_bytes=self["max-line-bytes"],
                 max_batch=self["max-batch"],

@@ -22,10 +22,13 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from osrs_twisted.config import CommandConfig, Config, LimitsConfig, ModelsConfig
+from osrs_twisted.console.history import HistorySampler
+from osrs_twisted.console.pages import with_console
 from osrs_twisted.gate import GatedFactory, StartGate
 from osrs_twisted.health import Check, CheckFunction, HealthRegistry
 from osrs_twisted.http.api import HealthApi, HttpApi, HttpSettings, MetricsApi
 from osrs_twisted.http.site import ApiSite
+from osrs_twisted.inference.metrics import InferenceMetrics
 from osrs_twisted.inference.pool import ModelPoolService
 from osrs_twisted.inference.reload import ModelReloadService, WarmUp, no_warm_up
 from osrs_twisted.inference.service import InferenceService
@@ -254,7 +257,7 @@ def _add_tcp(
     health: HealthRegistry,
     served: ServedModels,
     models: ModelsConfig,
-) -> ModelReloadService:
+) -> tuple[ModelReloadService, InferenceMetrics]:
     pool = ModelPoolService(served, reactor, max_batch=limits.max_batch, warm_at_start=_takes_thread_calls(reactor))
     pool.setName("models")
     pool.setServiceParent(root)
@@ -275,7 +278,7 @@ def _add_tcp(
     root.readiness.register("models", partial(models_readiness, pool))
     root.metric_sources.add(partial(metric_sources.inference_families, inference.metrics))
     root.metric_sources.add(partial(metric_sources.model_families, lambda: served))
-    return reloader
+    return reloader, inference.metrics
 
 
 def _add_jobs(config: Config, reactor: Any, health: HealthRegistry, store_service: StoreService) -> JobScheduler:
@@ -309,12 +312,15 @@ def _add_http(
     reloader: Optional[ModelReloadService],
     jobs: Optional[JobScheduler],
     http_metrics: HttpMetrics,
+    inference_metrics: Optional[InferenceMetrics],
 ) -> None:
     settings = HttpSettings(
         stale_after=config.http.stale_after,
         admin_token=config.http.admin_token,
         max_body_bytes=config.limits.max_body_bytes,
         allocator=AllocatorConfig(fleet_share=config.command.fleet_share, ttl=config.command.task_ttl),
+        console_late_after=config.http.console_late_after,
+        console_gone_after=config.http.console_gone_after,
     )
     serves_api = config.mode.serves_api
     store = store_service.store if store_service is not None else None
@@ -339,16 +345,22 @@ def _add_http(
         reloader = _reloader(config.models, served, reactor, no_warm_up)
         reloader.setServiceParent(http)
     recent_bots = RecentBots()
+    sampler = None
     if serves_api:
         if store_service is not None:
             RecentBotsSeeder(recent_bots, store_service).setServiceParent(http)
         root.metric_sources.add(partial(metric_sources.bot_families, recent_bots, reactor))
+        if inference_metrics is not None:
+            sampler = HistorySampler(inference_metrics, reactor)
+            sampler.setServiceParent(http)
     api = HttpApi(
         health, reactor, settings, store=store, models=served, catalog=catalog, jobs=jobs,
         readiness=root.readiness, metrics_registry=root.metrics_registry, recent_bots=recent_bots,
-        reloader=reloader,
+        reloader=reloader, inference=sampler,
     )
-    resource = (api if serves_api else HealthApi(health, root.readiness, root.metrics_registry)).resource()
+    resource = with_console(api.resource()) if serves_api else HealthApi(
+        health, root.readiness, root.metrics_registry
+    ).resource()
     site = GatedFactory(ApiSite(resource, settings.max_body_bytes, reactor, http_metrics), gate)
     for description in config.listen.http:
         strports.service(description, site, reactor=reactor).setServiceParent(http)
@@ -379,9 +391,10 @@ def makeService(config: Config, reactor: Any = None) -> OsrsService:
     store_service = _add_store(root, config, reactor, health) if config.needs_store else None
     served = _load_models(config.models) if config.needs_models else None
     reloader: Optional[ModelReloadService] = None
+    inference_metrics: Optional[InferenceMetrics] = None
     if mode.serves_tcp:
         assert served is not None
-        reloader = _add_tcp(
+        reloader, inference_metrics = _add_tcp(
             root, config.listen.tcp, config.limits, mode.serves_api, reactor, health, served, config.models
         )
     elif served is not None:
@@ -396,7 +409,7 @@ def makeService(config: Config, reactor: Any = None) -> OsrsService:
     if mode.listens_http or config.listen.metrics is not None:
         root.metric_sources.add(partial(metric_sources.http_families, http_metrics))
     if mode.listens_http:
-        _add_http(root, config, reactor, health, store_service, served, reloader, jobs, http_metrics)
+        _add_http(root, config, reactor, health, store_service, served, reloader, jobs, http_metrics, inference_metrics)
     if config.listen.metrics is not None:
         _add_metrics_listener(root, config.listen.metrics, reactor, http_metrics)
     if jobs is not None:

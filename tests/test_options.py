@@ -66,6 +66,8 @@ DEFAULTS = {
     "actions-file": None,
     "fleet-share": Fraction(1, 10),
     "task-ttl": 900,
+    "console-late-after": 120,
+    "console-gone-after": 600,
 }
 
 

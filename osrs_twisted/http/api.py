@@ -10,10 +10,13 @@ from prometheus_client.registry import CollectorRegistry
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import IResource
 
+from osrs_twisted.console.fleet import XpRates
+from osrs_twisted.console.history import HistorySampler
 from osrs_twisted.health import HealthRegistry
 from osrs_twisted.http.actions import ActionRoutes
 from osrs_twisted.http.bots import BotRoutes
 from osrs_twisted.http.command import CommandRoutes
+from osrs_twisted.http.console import ConsoleRoutes, MoversCache
 from osrs_twisted.http.health import HealthRoutes
 from osrs_twisted.http.items import ItemRoutes
 from osrs_twisted.http.metrics import MetricsRoutes
@@ -73,7 +76,7 @@ class HealthApi(_Routed, HealthRoutes, MetricsRoutes):
 
 class HttpApi(
     _Routed, HealthRoutes, MetricsRoutes, ItemRoutes, PriceRoutes, SeedRoutes, BotRoutes, ModelRoutes,
-    OpenApiRoutes, TaskRoutes, ActionRoutes, TradeRoutes, CommandRoutes,
+    OpenApiRoutes, TaskRoutes, ActionRoutes, TradeRoutes, CommandRoutes, ConsoleRoutes,
 ):
     """Every route of the API, bound to the collaborators given here.
     ``recent_bots`` learns of every heartbeat accepted (metrics)."""
@@ -91,6 +94,7 @@ class HttpApi(
         metrics_registry: Optional[CollectorRegistry] = None,
         recent_bots: Optional[RecentBots] = None,
         reloader: Optional[ModelReloadService] = None,
+        inference: Optional[HistorySampler] = None,
     ) -> None:
         """``models``: what ``/models`` shows (a fixed registry is served as is);
         ``reloader``: what ``POST /models/reload`` runs (503 without one)."""
@@ -105,5 +109,8 @@ class HttpApi(
         self.reloader = reloader
         self.catalog = catalog
         self.jobs = jobs
+        self.inference = inference
+        self.xp_rates = XpRates()
+        self.movers_cache = MoversCache()
         self.rendered = RenderCache()
         self.app = routed_app(self)

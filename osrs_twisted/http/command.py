@@ -74,7 +74,7 @@ class CommandRoutes(FleetState):
         answer = await self.assign(asking_instance(request))
         return json_response(request, seed_task(answer, self.task_type(answer.task), self.now()))
 
-    @route("/bots/<instance_id>/task", methods=["PUT"])
+    @route("/bots/<path:instance_id>/task", methods=["PUT"])
     async def pin_task(self, request: IRequest, instance_id: str) -> bytes:
         require_admin(request, self.settings.admin_token)
         instance_id = path_instance(instance_id)
@@ -89,7 +89,7 @@ class CommandRoutes(FleetState):
         catalog.pinned(instance_id, pin)
         return json_response(request, {"instanceId": instance_id, **pin_json(pin)})
 
-    @route("/bots/<instance_id>/task", methods=["DELETE"])
+    @route("/bots/<path:instance_id>/task", methods=["DELETE"])
     async def unpin_task(self, request: IRequest, instance_id: str) -> bytes:
         require_admin(request, self.settings.admin_token)
         if not await self.require_store().remove_pin(instance_id):

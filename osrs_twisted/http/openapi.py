@@ -12,6 +12,7 @@ from typing import Any, Mapping, Optional, Sequence
 from twisted.web.iweb import IRequest
 
 from osrs_twisted import __version__
+from osrs_twisted.console.fleet import LIVENESS
 from osrs_twisted.http.actions import ACTION_SORTS
 from osrs_twisted.http.errors import CODES
 from osrs_twisted.http.prices import FLIP_SORTS
@@ -218,6 +219,33 @@ SCHEMAS: dict[str, Schema] = {
         "nextRunAt": nullable(INT),
     }),  # fmt: skip
     "JobList": obj({"jobs": array(ref("Job"))}),
+    "FleetBot": obj({
+        "instanceId": STR, "receivedAt": INT, "ageSeconds": INT, "state": ref("Heartbeat"),
+        "liveness": enum(LIVENESS), "xpPerHour": nullable(NUM),
+    }),  # fmt: skip
+    "Fleet": obj({
+        "now": INT, "lateAfter": INT, "goneAfter": INT,
+        "counts": obj({name: INT for name in LIVENESS}), "bots": array(ref("FleetBot")),
+    }),  # fmt: skip
+    "ConsoleBot": obj({
+        "instanceId": STR, "heartbeats": array(obj({"receivedAt": INT, "state": ref("Heartbeat")})),
+        "ageSeconds": INT, "liveness": enum(LIVENESS), "xpPerHour": nullable(NUM),
+        "xp": array(obj({"at": INT, "total": INT})),
+    }),  # fmt: skip
+    "InferencePoint": obj({
+        "at": NUM, "seconds": NUM, "requestsPerSecond": NUM, "repliesPerSecond": NUM, "errorsPerSecond": NUM,
+        "errors": {"type": "object", "additionalProperties": INT}, "latencyP50Ms": nullable(NUM),
+        "latencyP99Ms": nullable(NUM), "batchMean": nullable(NUM), "connections": INT, "queueDepth": INT,
+    }),  # fmt: skip
+    "InferenceHistory": obj({
+        "available": BOOL, "reason": nullable(STR), "intervalSeconds": nullable(NUM), "capacity": INT,
+        "points": array(ref("InferencePoint")), "current": nullable(OBJECT),
+    }),  # fmt: skip
+    "Mover": obj({
+        "id": INT, "name": STR, "price": INT, "average24h": NUM, "change": NUM, "changeRatio": NUM,
+        "volume24h": INT,
+    }),  # fmt: skip
+    "Movers": obj({"risers": array(ref("Mover")), "fallers": array(ref("Mover"))}),
 }
 
 _STATUS_TEXT = {
@@ -384,6 +412,24 @@ PATHS: dict[str, dict[str, Schema]] = {
         (200, "SeedTask"), [422, 503],
         [_param("instanceId", "query", STR, "The asking bot"),
          _param("X-Instance-Id", "header", STR, "The asking bot, when the query does not name it")], seed=True,
+    )},
+    "/console/fleet": {"get": _op(
+        "Console: every bot's newest heartbeat with its liveness and XP per hour", (200, "Fleet"), [400, 503],
+        [_param("lateAfter", "query", {"type": "integer", "minimum": 1}, "Seconds of silence before late"),
+         _param("goneAfter", "query", {"type": "integer", "minimum": 1}, "Seconds of silence before gone")],
+    )},
+    "/console/bots/{instanceId}": {"get": _op(
+        "Console: one bot's heartbeats, liveness and XP series", (200, "ConsoleBot"), [400, 404, 503],
+        [_param("instanceId", "path", STR, "The bot's instanceId"), _limit(200),
+         _param("lateAfter", "query", {"type": "integer", "minimum": 1}, "Seconds of silence before late"),
+         _param("goneAfter", "query", {"type": "integer", "minimum": 1}, "Seconds of silence before gone")],
+    )},
+    "/console/inference-history": {"get": _op(
+        "Console: the inference counters sampled every few seconds, oldest first", (200, "InferenceHistory"),
+    )},
+    "/console/movers": {"get": _op(
+        "Console: fresh prices furthest from their 24 h average, rises and falls", (200, "Movers"), [400, 503],
+        [_param("minVolume", "query", INT, "Least 24 h volume"), _limit(10)],
     )},
     "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {
         "description": "OK", "content": {"application/json": {"schema": OBJECT}}}}}},

@@ -17,6 +17,8 @@ from functools import singledispatch
 from typing import Any, Mapping, Optional, Sequence
 
 from osrs_twisted import __version__
+from osrs_twisted.console.fleet import LIVENESS, Thresholds
+from osrs_twisted.console.history import HistoryPoint, HistorySampler
 from osrs_twisted.health import Check, HealthReport
 from osrs_twisted.inference.metrics import Histogram, InferenceMetrics
 from osrs_twisted.market.actions import action_document
@@ -24,6 +26,7 @@ from osrs_twisted.market.allocation import Assignment, Pin, PricedAction
 from osrs_twisted.market.economics import ActionEconomics
 from osrs_twisted.market.gex import PriceFigures, is_stale
 from osrs_twisted.market.ledger import WINDOW_SECONDS, LimitLeft
+from osrs_twisted.market.movers import Mover
 from osrs_twisted.market.snapshot import Entry, Snapshot
 from osrs_twisted.policy import LoadedModel, ModelRegistry, SkippedModel
 from osrs_twisted.policy.reload import ReloadResult, ServedModels
@@ -231,6 +234,103 @@ def limits_json(instance_id: str, account: str, limits: Mapping[int, LimitLeft],
             if left.resets_at is not None
         ],
     }  # fmt: skip
+def fleet_json(
+    heartbeats: Sequence[Heartbeat], xp_rates: Mapping[str, Optional[float]], thresholds: Thresholds, now: int
+) -> Json:
+    """``GET /console/fleet``: ``GET /bots`` with each bot's liveness and XP per hour."""
+    bots = []
+    counts = dict.fromkeys(LIVENESS, 0)
+    for heartbeat in heartbeats:
+        body = bot_json(heartbeat, now)
+        liveness = thresholds.liveness(body["ageSeconds"])
+        counts[liveness] += 1
+        body["liveness"] = liveness
+        body["xpPerHour"] = xp_rates.get(heartbeat.instance_id)
+        bots.append(body)
+    return {
+        "now": now,
+        "lateAfter": thresholds.late_after,
+        "goneAfter": thresholds.gone_after,
+        "counts": counts,
+        "bots": bots,
+    }
+
+
+def console_bot_json(
+    instance_id: str,
+    heartbeats: Sequence[Heartbeat],
+    xp: Sequence[tuple[int, int]],
+    xp_per_hour: Optional[float],
+    thresholds: Thresholds,
+    now: int,
+) -> Json:
+    """``GET /console/bots/{id}``: the heartbeats (newest first), liveness and the XP series."""
+    age = max(0, now - heartbeats[0].received_at)
+    return {
+        **bot_history_json(instance_id, heartbeats),
+        "ageSeconds": age,
+        "liveness": thresholds.liveness(age),
+        "xpPerHour": xp_per_hour,
+        "xp": [{"at": at, "total": total} for at, total in xp],
+    }
+
+
+#: A point of the inference history, attribute → wire name.
+HISTORY_POINT_FIELDS: Mapping[str, str] = {
+    "at": "at",
+    "seconds": "seconds",
+    "requests_per_second": "requestsPerSecond",
+    "replies_per_second": "repliesPerSecond",
+    "errors_per_second": "errorsPerSecond",
+    "latency_p50_ms": "latencyP50Ms",
+    "latency_p99_ms": "latencyP99Ms",
+    "batch_mean": "batchMean",
+    "connections": "connections",
+    "queue_depth": "queueDepth",
+}
+
+
+def history_point_json(point: HistoryPoint) -> Json:
+    return {**renamed(point, HISTORY_POINT_FIELDS), "errors": dict(point.errors)}
+
+
+def inference_history_json(sampler: Optional[HistorySampler]) -> Json:
+    """``GET /console/inference-history``: the ring, oldest first, and the counters now."""
+    if sampler is None:
+        return {
+            "available": False,
+            "reason": "this process serves no TCP inference",
+            "intervalSeconds": None,
+            "capacity": 0,
+            "points": [],
+            "current": None,
+        }
+    return {
+        "available": True,
+        "reason": None,
+        "intervalSeconds": sampler.interval,
+        "capacity": sampler.history.capacity,
+        "points": [history_point_json(point) for point in sampler.history],
+        "current": inference_json(sampler.metrics),
+    }
+
+
+def mover_json(mover: Mover) -> Json:
+    item = mover.entry.item
+    return {
+        "id": item.id,
+        "name": item.name,
+        "price": mover.price,
+        "average24h": mover.average_24h,
+        "change": mover.change,
+        "changeRatio": mover.change_ratio,
+        "volume24h": mover.entry.volume_24h,
+    }
+
+
+def movers_json(risers: Sequence[Mover], fallers: Sequence[Mover]) -> Json:
+    """``GET /console/movers``: the largest rises and falls against the 24 h average."""
+    return {"risers": [mover_json(m) for m in risers], "fallers": [mover_json(m) for m in fallers]}
 
 
 def run_json(run: JobRun) -> Json:

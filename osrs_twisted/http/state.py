@@ -8,6 +8,7 @@ from typing import Any, Optional, Sequence
 import attrs
 from twisted.internet.interfaces import IReactorTime
 
+from osrs_twisted.console.fleet import DEFAULT_GONE_AFTER, DEFAULT_LATE_AFTER
 from osrs_twisted.health import HealthRegistry
 from osrs_twisted.http.render import RenderCache
 from osrs_twisted.inference.reload import ModelReloadService
@@ -33,6 +34,9 @@ class HttpSettings:
     max_limit: int = MAX_LIMIT
     #: The fleet share and assignment lifetimes ``GET /task/`` allocates with.
     allocator: AllocatorConfig = AllocatorConfig()
+    #: The console's liveness thresholds (``--console-late-after``, ``--console-gone-after``).
+    console_late_after: int = DEFAULT_LATE_AFTER
+    console_gone_after: int = DEFAULT_GONE_AFTER
 
 
 class ApiState:

@@ -36,7 +36,7 @@ class TradeRoutes(FleetState):
             raise ApiError(409, str(e), extra=extra) from None
         return json_response(request, receipt_json(receipt))
 
-    @route("/bots/<instance_id>/limits", methods=["GET"])
+    @route("/bots/<path:instance_id>/limits", methods=["GET"])
     async def bot_limits(self, request: IRequest, instance_id: str) -> bytes:
         snapshot, now = self.snapshot(), self.now()
         bot = await self.known_bot(instance_id)
