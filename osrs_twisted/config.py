@@ -119,6 +119,9 @@ class Config:
     http: HttpConfig
     limits: LimitsConfig
     stop_budget: float = DEFAULT_STOP_BUDGET
+    #: Reactor processes serving the listeners; more than one makes this
+    #: process their supervisor (docs/operations.md, "Workers").
+    workers: int = 1
 
     @property
     def needs_store(self) -> bool:

@@ -29,6 +29,7 @@ from osrs_twisted.config import (
     StoreConfig,
 )
 from osrs_twisted.jobs.sync import DEFAULT_JOB_INTERVALS
+from osrs_twisted.workers.listeners import parse_listen_address
 
 DEFAULT_HTTP = "tcp:8080:interface=127.0.0.1"
 DEFAULT_TCP = "tcp:5555:interface=127.0.0.1"
@@ -58,6 +59,7 @@ _PARAMETER_VARIABLES: Mapping[str, str] = {
     "retention-days": "OSRS_RETENTION_DAYS",
     "items-file": "OSRS_ITEMS_FILE",
     "stale-after": "OSRS_STALE_AFTER",
+    "workers": "OSRS_WORKERS",
 }
 
 #: Endpoint lists: option → (space-separated descriptions, a port number on loopback).
@@ -119,6 +121,16 @@ def _positive_int(name: str) -> Callable[[str], int]:
     return parse
 
 
+def _worker_count(text: str) -> int:
+    """``auto`` (one per CPU this process may run on) or a whole number of at least 1."""
+    if text.strip().lower() == "auto":
+        return len(os.sched_getaffinity(0))
+    return _positive_int("workers")(text)
+
+
+_worker_count.coerceDoc = "auto, or a whole number of at least 1."  # type: ignore[attr-defined]
+
+
 def _port_description(port: str, variable: str) -> str:
     if not port.isdigit():
         raise usage.UsageError(f"{variable} must be a port number, not {port!r}")
@@ -132,6 +144,13 @@ def _check_endpoint(option: str, description: str) -> None:
         endpoints.serverFromString(MemoryReactor(), description)
     except Exception as e:
         raise usage.UsageError(f"--{option} {description!r} is not a valid endpoint: {e}") from None
+
+
+def _check_shareable(option: str, description: str) -> None:
+    try:
+        parse_listen_address(description)
+    except ValueError as e:
+        raise usage.UsageError(f"--{option} {description!r}: {e}") from None
 
 
 def parse_job_interval(text: str) -> tuple[str, int]:
@@ -202,6 +221,7 @@ class Options(usage.Options):
          _positive_int("retention-days")],
         ["items-file", None, None, "Offline item list in /mapping shape."],
         ["stale-after", None, 1800, "A price older than this many seconds is stale.", _positive_int("stale-after")],
+        ["workers", None, 1, "Reactor processes serving the listeners; auto: one per usable CPU.", _worker_count],
     ]
 
     def __init__(self, environ: Optional[Mapping[str, str]] = None) -> None:
@@ -251,6 +271,8 @@ class Options(usage.Options):
         for option in ("http", "tcp"):
             for description in self[option]:
                 _check_endpoint(option, description)
+                if self["workers"] > 1:
+                    _check_shareable(option, description)
         for path in self["model"]:
             if not Path(path).is_file():
                 raise usage.UsageError(f"--model {path}: no such file")
@@ -295,6 +317,7 @@ class Options(usage.Options):
                 max_queued=self["max-queued"],
                 max_body_bytes=self["max-body-bytes"],
             ),
+            workers=self["workers"],
         )
 
     def _apply_environment(self) -> None:

@@ -35,6 +35,7 @@ from osrs_twisted.stopping import IBoundedStop
 from osrs_twisted.store.factory import open_store
 from osrs_twisted.store.interface import IStore
 from osrs_twisted.store.service import StoreService
+from osrs_twisted.workers.listeners import Listen
 
 log = Logger()
 
@@ -196,6 +197,7 @@ def _add_tcp(
     reactor: Any,
     health: HealthRegistry,
     registry: ModelRegistry,
+    listen: Listen,
 ) -> None:
     pool = ModelPoolService(registry, reactor)
     pool.setName("models")
@@ -208,6 +210,7 @@ def _add_tcp(
         max_inflight=limits.max_inflight,
         max_batch=limits.max_batch,
         max_queued=limits.max_queued,
+        listen=listen,
     )
     inference.setName("tcp")
     inference.setServiceParent(root)
@@ -231,6 +234,7 @@ def _add_http(
     store_service: Optional[StoreService],
     registry: Optional[ModelRegistry],
     jobs: Optional[JobScheduler],
+    listen: Listen,
 ) -> None:
     settings = HttpSettings(
         stale_after=config.http.stale_after,
@@ -251,33 +255,44 @@ def _add_http(
     resource = (api if serves_api else HealthApi(health)).resource()
     site = GatedFactory(ApiSite(resource, settings.max_body_bytes), gate)
     for description in config.listen.http:
-        strports.service(description, site, reactor=reactor).setServiceParent(http)
+        listen(description, site).setServiceParent(http)
     http.setServiceParent(root)
 
 
-def makeService(config: Config, reactor: Any = None) -> OsrsService:
-    """Build the ``osrs`` service tree from its configuration.
+def makeService(
+    config: Config,
+    reactor: Any = None,
+    listen: Optional[Listen] = None,
+    health: Optional[HealthRegistry] = None,
+) -> OsrsService:
+    """Build the ``osrs`` service tree of one process from its configuration.
 
     ``reactor`` defaults to the global one only here, at the edge; everything
     below receives it. It must provide time, threads and the listeners the
     endpoint descriptions name (a real reactor, or ``MemoryReactorClock``).
+    ``listen`` makes each listener (strports by default) and ``health``
+    collects the checks: a worker process passes its own (see
+    :mod:`osrs_twisted.workers`).
     """
     if reactor is None:
         from twisted.internet import reactor
+    if listen is None:
+        listen = partial(strports.service, reactor=reactor)
+    if health is None:
+        health = HealthRegistry()
     mode = config.mode
     root = OsrsService(reactor, stop_budget=config.stop_budget)
-    health = HealthRegistry()
     store_service = _add_store(root, config, reactor, health) if config.needs_store else None
     registry = _load_models(config.models) if config.needs_models else None
     if mode.serves_tcp:
         assert registry is not None
-        _add_tcp(root, config.listen.tcp, config.limits, mode.serves_api, reactor, health, registry)
+        _add_tcp(root, config.listen.tcp, config.limits, mode.serves_api, reactor, health, registry, listen)
     jobs: Optional[JobScheduler] = None
     if config.jobs.enabled:
         assert store_service is not None
         jobs = _add_jobs(config, reactor, health, store_service)
     if mode.listens_http:
-        _add_http(root, config, reactor, health, store_service, registry, jobs)
+        _add_http(root, config, reactor, health, store_service, registry, jobs, listen)
     if jobs is not None:
         jobs.setServiceParent(root)
     return root
