@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
-
 from functools import partial
+from typing import Any, Callable, Optional, Sequence
 
 import attrs
 from twisted.application import strports

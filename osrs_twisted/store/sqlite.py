@@ -46,7 +46,9 @@ BUSY_TIMEOUT = 30.0
 POLL_INTERVAL = 0.5
 
 _CHANGE_LOG_SCHEMA = "CREATE TABLE IF NOT EXISTS change_log (topic TEXT PRIMARY KEY, seq INTEGER NOT NULL)"
-_BUMP = "INSERT INTO change_log (topic, seq) VALUES (?, 1) ON CONFLICT (topic) DO UPDATE SET seq = seq + 1 RETURNING seq"
+_BUMP = (
+    "INSERT INTO change_log (topic, seq) VALUES (?, 1) ON CONFLICT (topic) DO UPDATE SET seq = seq + 1 RETURNING seq"
+)
 
 
 class ChangeLog:

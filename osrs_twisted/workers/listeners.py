@@ -21,9 +21,9 @@ import socket
 from typing import Callable, Literal
 
 import attrs
+from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService
 from twisted.internet import endpoints
-from twisted.application.internet import StreamServerEndpointService
 from twisted.internet.endpoints import AdoptedStreamServerEndpoint
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IProtocolFactory
