@@ -370,6 +370,8 @@ class Options(usage.Options):
     def _check_combinations(self) -> None:
         if self["http-only"] and self["tcp-only"]:
             raise usage.UsageError("--http-only and --tcp-only exclude each other")
+        if self["jobs-only"] and self["workers"] > 1:
+            raise usage.UsageError("--jobs-only runs in one process: it excludes --workers above 1")
         if self["jobs-only"]:
             for other in ("http-only", "tcp-only", "no-jobs"):
                 if self[other]:

@@ -35,6 +35,7 @@ Kind = Literal["tcp", "unix"]
 #: Makes the listening service for one endpoint description and factory.
 Listen = Callable[[str, IProtocolFactory], IService]
 
+_SHAREABLE_PREFIXES = ("tcp", "tcp6", "unix")
 SHAREABLE = "with --workers above 1 only tcp: and unix: listeners can be shared"
 
 
@@ -56,6 +57,8 @@ def parse_listen_address(description: str) -> ListenAddress:
     """The address ``description`` names; ValueError for a kind that cannot
     be shared. The endpoint listens on a reactor that only records, so the
     parse is the endpoint's own."""
+    if description.split(":", 1)[0].strip().lower() not in _SHAREABLE_PREFIXES:
+        raise ValueError(SHAREABLE)
     reactor = MemoryReactor()
     endpoints.serverFromString(reactor, description).listen(Factory())
     if reactor.tcpServers:

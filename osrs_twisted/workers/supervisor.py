@@ -161,7 +161,7 @@ class WorkerSupervisor(Service):
     ) -> None:
         self.config = config
         self.reactor = reactor
-        self._spawn = spawn if spawn is not None else reactor.spawnProcess
+        self._spawn = spawn
         self._publish = publish
         self._install_signal = install_signal
         self._exit_process = exit_process
@@ -170,7 +170,7 @@ class WorkerSupervisor(Service):
         self.listeners: list[SharedListener] = []
         self._relay = LoopingCall(self.relay)
         self._relay.clock = reactor
-        self._previous_hup: Any = None
+        self._previous_hup: Optional[tuple[Any]] = None
         self._stopping = False
 
     # start
@@ -197,7 +197,7 @@ class WorkerSupervisor(Service):
 
     def startService(self) -> None:
         super().startService()
-        self._previous_hup = self._install_signal(signal.SIGHUP, self._hangup)
+        self._previous_hup = (self._install_signal(signal.SIGHUP, self._hangup),)
         for slot in self.slots:
             self.start_worker(slot)
         self._relay.start(RELAY_INTERVAL, now=False)
@@ -220,7 +220,8 @@ class WorkerSupervisor(Service):
             listeners.append({"description": listener.address.description, "fd": fd, "family": listener.address.family})
         args = [sys.executable, "-m", "osrs_twisted.workers.worker"]
         protocol = WorkerProtocol(self, slot)
-        slot.process = self._spawn(
+        spawn = self._spawn if self._spawn is not None else self.reactor.spawnProcess
+        slot.process = spawn(
             protocol, sys.executable, args, env=dict(os.environ), path=os.getcwd(), childFDs=child_fds
         )
         slot.pid = slot.process.pid
@@ -306,7 +307,8 @@ class WorkerSupervisor(Service):
         if self._relay.running:
             self._relay.stop()
         if self._previous_hup is not None:
-            self._install_signal(signal.SIGHUP, self._previous_hup)
+            self._install_signal(signal.SIGHUP, self._previous_hup[0])
+            self._previous_hup = None
         for slot in self.slots:
             if slot.restart is not None and slot.restart.active():
                 slot.restart.cancel()
