@@ -77,8 +77,8 @@ class SupervisorTests(SynchronousTestCase):
             "--tcp", "tcp:0:interface=127.0.0.1", *args,
         ])
         supervisor = WorkerSupervisor(
-            options.config, self.reactor, spawn=self.spawner, install_signal=self.install, exit_process=self.exits.append,
-            policy=RestartPolicy(limit=3, window=60.0, base_delay=1.0),
+            options.config, self.reactor, spawn=self.spawner, install_signal=self.install,
+            exit_process=self.exits.append, policy=RestartPolicy(limit=3, window=60.0, base_delay=1.0),
         )
         supervisor.privilegedStartService()
         supervisor.startService()

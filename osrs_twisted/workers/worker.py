@@ -115,11 +115,13 @@ def run_worker(reactor: Any, start: Message) -> OsrsService:
     root: Optional[OsrsService] = None
     health = ClusterHealth(index, os.getpid(), lambda: _inference_metrics(root) if root is not None else None)
     channel = SupervisorChannel(health, reactor)
-    # The pipe up is the real stdout; stray writes to fd 1 go to stderr instead.
+    # The pipe up is the real stdout; stray writes to fd 1 go to stderr
+    # instead, which the supervisor passes through (a start-up error's one
+    # line among them).
     pipe_up = os.dup(1)
     os.dup2(2, 1)
     stdio.StandardIO(channel, stdin=0, stdout=pipe_up, reactor=reactor)  # type: ignore[call-arg]
-    globalLogBeginner.beginLoggingTo([PipeLogObserver(channel)])
+    globalLogBeginner.beginLoggingTo([PipeLogObserver(channel)], redirectStandardIO=False)
     root = makeService(config, reactor, listen=listen, health=health)
     root.privilegedStartService()
     root.startService()
