@@ -30,7 +30,8 @@ class FakeModel:
             raise PolicyInputError("obs", "obs must be a non-empty list of frames")
         masks = sum(len(m) for m in action_masks) if type(action_masks) is list else -1
         if masks != 2:
-            raise PolicyInputError("actionMasks", f"actionMasks has {masks} entries in total; model {self.name} needs 2")
+            message = f"actionMasks has {masks} entries in total; model {self.name} needs 2"
+            raise PolicyInputError("actionMasks", message)
         return FakeRow(float(obs[0][0]), request.deterministic)
 
     def predict(self, rows: Sequence[FakeRow], rng: Any) -> list[dict[str, Any]]:

@@ -24,9 +24,9 @@ from osrs_twisted.store.interface import IStore
 from osrs_twisted.store.postgres import PostgresRunner
 from osrs_twisted.store.sqlite import SQLiteRunner
 from osrs_twisted.store.store import Store
-from osrs_twisted.wikifake import Captures, WikiFake
 from tests import pgserver
 from tests.fixtures import fixture_path
+from tests.wikifake import Captures, WikiFake
 
 UA = "osrs-twisted-tests/1.0 (tests@example.invalid)"
 

@@ -55,7 +55,7 @@ def assert_close(got: Any, expected: Any, tolerance: float, where: str = "reply"
             assert_close(got[key], expected[key], tolerance, f"{where}.{key}")
     elif isinstance(expected, list):
         assert isinstance(got, list) and len(got) == len(expected), f"{where}: {got!r:.200} != {expected!r:.200}"
-        for index, (left, right) in enumerate(zip(got, expected)):
+        for index, (left, right) in enumerate(zip(got, expected, strict=True)):
             assert_close(left, right, tolerance, f"{where}[{index}]")
     elif expected is None or isinstance(expected, bool):
         assert got is expected, f"{where}: {got!r} != {expected!r}"

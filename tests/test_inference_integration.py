@@ -75,11 +75,11 @@ class LoopbackTests(TestCase):
         endings = [b"\n", b"\r\n", b"\n", b"\r\n"]
         results = yield gatherResults([
             self.connect([json.dumps({**case["request"], "id": n}).encode() for n, case in enumerate(group)], ending)
-            for group, ending in zip(groups, endings)
+            for group, ending in zip(groups, endings, strict=True)
         ])
-        for group, replies in zip(groups, results):
+        for group, replies in zip(groups, results, strict=True):
             self.assertEqual([reply["id"] for reply in replies], list(range(len(group))), "replies in request order")
-            for case, reply in zip(group, replies):
+            for case, reply in zip(group, replies, strict=True):
                 del reply["id"]
                 assert_close(reply, case["response"], 1e-5)
         metrics = self.inference.metrics

@@ -102,7 +102,9 @@ class FramingTests(SynchronousTestCase):
 class ErrorTests(SynchronousTestCase):
     """Every row of the error table, and the connection stays usable after it."""
 
-    def assertError(self, line: bytes, code: str, fragment: str, factory: Optional[InferenceFactory] = None) -> dict[str, Any]:
+    def assertError(
+        self, line: bytes, code: str, fragment: str, factory: Optional[InferenceFactory] = None
+    ) -> dict[str, Any]:
         factory = factory or make_factory()
         protocol, transport = connect(factory)
         protocol.dataReceived(line + b"\n" + request(9) + b"\n")
@@ -145,7 +147,9 @@ class ErrorTests(SynchronousTestCase):
         self.assertEqual(error["id"], "x")
 
     def test_unknown_model(self) -> None:
-        self.assertError(request(1, model="Nope"), "unknown_model", "model 'Nope' is not loaded; loaded models: m, other")
+        self.assertError(
+            request(1, model="Nope"), "unknown_model", "model 'Nope' is not loaded; loaded models: m, other"
+        )
 
     def test_no_default_model(self) -> None:
         self.assertError(request(1, model=None), "unknown_model", "no default; loaded models: m, other",
@@ -253,7 +257,8 @@ class ArbitraryInputTests(SynchronousTestCase):
         lines = replies(transport)
         for reply in lines:
             if "action" in reply:
-                self.assertEqual(set(reply) - {"id"}, {"action", "logProb", "entropy", "values", "probs", "extensionResults"})
+                fields = {"action", "logProb", "entropy", "values", "probs", "extensionResults"}
+                self.assertEqual(set(reply) - {"id"}, fields)
             else:
                 self.assertIn(reply["code"], ERROR_CODES)
                 self.assertIsInstance(reply["error"], str)

@@ -16,7 +16,6 @@ from osrs_twisted.jobs.sync import DEFAULT_JOB_INTERVALS, JOB_NAMES, SyncJobs
 from osrs_twisted.jobs.wiki import WikiClient, WikiPayloadError, WikiUnavailable
 from osrs_twisted.records import Heartbeat, JobRun
 from osrs_twisted.store.interface import IStore
-from osrs_twisted.wikifake import Fault
 from tests.jobs_helpers import (
     PostgresBackend,
     SQLiteBackend,
@@ -27,6 +26,7 @@ from tests.jobs_helpers import (
     serve_wikifake,
     wiki_client,
 )
+from tests.wikifake import Fault
 
 MANUAL_ONLY = {name: 0 for name in JOB_NAMES}
 

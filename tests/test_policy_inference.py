@@ -61,7 +61,7 @@ class MaskTests(SynchronousTestCase):
         [reply] = model.predict([prepare(model, request)], np.random.default_rng(0))
         for head, mask in enumerate(request["actionMasks"]):
             if any(mask):
-                for allowed, p in zip(mask, reply["probs"][head]):
+                for allowed, p in zip(mask, reply["probs"][head], strict=True):
                     if not allowed:
                         self.assertEqual(p, 0.0)
             self.assertAlmostEqual(sum(reply["probs"][head]), 1.0, places=5)
@@ -108,7 +108,7 @@ class SamplingTests(SynchronousTestCase):
         model = trained_model()
         rng = np.random.default_rng(11)
         requests = [nhenv_request(rng, deterministic=False, returnProbs=True) for _ in range(300)]
-        for request, reply in zip(requests, model.predict([prepare(model, r) for r in requests], rng)):
+        for reply in model.predict([prepare(model, r) for r in requests], rng):
             for head, action in enumerate(reply["action"]):
                 self.assertGreater(reply["probs"][head][action], 0.0)
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from twisted.trial.unittest import SynchronousTestCase
 
-from osrs_twisted.policy import ModelLoadError, load_policy_file
+from osrs_twisted.policy import ModelLoadError, load_policy_file, load_registry
 from osrs_twisted.policy.builtin import synthetic_nhenv_checkpoint
 from osrs_twisted.policy.engine import PolicyEngine
 from osrs_twisted.policy.loader import describe_checkpoint
@@ -134,7 +134,8 @@ class RoundTripTests(SynchronousTestCase):
         checkpoint = synthetic_nhenv_checkpoint(seed=5, frames=2)
         obs = np.random.default_rng(0).normal(size=(2, 269)).tolist()
         replies = []
-        for description in (load_policy_file(save_checkpoint(tmp / "s.zip", checkpoint)), describe_checkpoint(checkpoint)):
+        from_file = load_policy_file(save_checkpoint(tmp / "s.zip", checkpoint))
+        for description in (from_file, describe_checkpoint(checkpoint)):
             engine = PolicyEngine("synthetic", description, NumpyRunner(description))
             masks = [[True] * size for size in description.head_sizes]
             row = prepare_row(engine.spec, RowRequest(obs, masks, True, True, True, True, True, ["winrate"]))
@@ -150,3 +151,10 @@ class RoundTripTests(SynchronousTestCase):
         self.assertEqual(description.trunk.layers[0].weight.shape, (64, 352))
         self.assertEqual(description.trunk.layers[0].weight.dtype, np.float32)
         self.assertEqual([ext.name for ext in description.extensions], ["winrate"])
+
+
+class DeviceTests(SynchronousTestCase):
+    def test_a_device_torch_cannot_use_is_a_load_error(self) -> None:
+        """An unknown ``--device`` ends in one ModelLoadError naming it (a start-up line), not a traceback."""
+        error = self.assertRaises(ModelLoadError, load_registry, None, [], device="quantum:0")
+        self.assertIn("cannot use device 'quantum:0'", str(error))

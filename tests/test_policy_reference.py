@@ -28,7 +28,7 @@ class ReferenceTests(SynchronousTestCase):
         model = trained_model()
         cases = reference_cases()
         replies = model.predict([prepare(model, case["request"]) for case in cases], np.random.default_rng(0))
-        for index, (reply, case) in enumerate(zip(replies, cases)):
+        for index, (reply, case) in enumerate(zip(replies, cases, strict=True)):
             assert_close(reply, case["response"], TOLERANCE, f"case {index}")
 
 
@@ -53,7 +53,7 @@ class TorchRunnerTests(SynchronousTestCase):
         replies = self.torch_model.predict(
             [prepare(self.torch_model, case["request"]) for case in cases], np.random.default_rng(0)
         )
-        for index, (reply, case) in enumerate(zip(replies, cases)):
+        for index, (reply, case) in enumerate(zip(replies, cases, strict=True)):
             assert_close(reply, case["response"], TOLERANCE, f"case {index}")
 
     def test_values_and_mixed_widths(self) -> None:
@@ -68,7 +68,7 @@ class TorchRunnerTests(SynchronousTestCase):
             [prepare(self.numpy_model, r) for r in requests], np.random.default_rng(1)
         )
         replies = self.torch_model.predict([prepare(self.torch_model, r) for r in requests], np.random.default_rng(1))
-        for index, (reply, wanted) in enumerate(zip(replies, expected)):
+        for index, (reply, wanted) in enumerate(zip(replies, expected, strict=True)):
             assert_close(reply, wanted, TOLERANCE, f"row {index}")
         self.assertIsInstance(expected[0]["values"], float)
         self.assertIsNone(expected[-1]["values"])

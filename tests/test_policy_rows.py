@@ -84,10 +84,14 @@ class PrepareTests(SynchronousTestCase):
     def test_mask_total(self) -> None:
         short = _masks()
         short[11].pop()
-        self.assertRefused("actionMasks", "actionMasks has 44 entries in total; model demo needs 45", action_masks=short)
+        self.assertRefused(
+            "actionMasks", "actionMasks has 44 entries in total; model demo needs 45", action_masks=short
+        )
 
     def test_deterministic(self) -> None:
-        self.assertRefused("deterministic", "deterministic has 11 entries; model demo has 12", deterministic=[True] * 11)
+        self.assertRefused(
+            "deterministic", "deterministic has 11 entries; model demo has 12", deterministic=[True] * 11
+        )
         self.assertRefused("deterministic", "a boolean or a list of 12 booleans", deterministic=[1] * 12)
         self.assertRefused("deterministic", "got null", deterministic=None)
         row = self.prepare(deterministic=[True, False] * 6)
@@ -107,5 +111,12 @@ class PrepareTests(SynchronousTestCase):
         [reply] = model.predict([row], np.random.default_rng(0))
         self.assertEqual(
             reply,
-            {"action": [0] * 12, "logProb": None, "entropy": None, "values": None, "probs": None, "extensionResults": []},
+            {
+                "action": [0] * 12,
+                "logProb": None,
+                "entropy": None,
+                "values": None,
+                "probs": None,
+                "extensionResults": [],
+            },
         )

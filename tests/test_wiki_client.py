@@ -32,8 +32,8 @@ from osrs_twisted.jobs.wiki_parse import (
     parse_timeseries,
 )
 from osrs_twisted.records import Item, LatestPrice, PriceBucket
-from osrs_twisted.wikifake import Captures, Fault, WikiFake
 from tests.fixtures import fixture_path
+from tests.wikifake import Captures, Fault, WikiFake
 
 UA = "osrs-twisted-tests/1.0 (tests@example.invalid)"
 

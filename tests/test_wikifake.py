@@ -10,8 +10,8 @@ from treq.testing import StubTreq
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from osrs_twisted.wikifake import Captures, Fault, WikiFake
 from tests.fixtures import fixture_path
+from tests.wikifake import Captures, Fault, WikiFake
 
 UA = "osrs-twisted-tests/1.0 (tests@example.invalid)"
 CAPTURED_NEWEST = 1732999969

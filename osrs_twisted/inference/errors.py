@@ -1,4 +1,4 @@
-"""Error replies of the line protocol (tcp-protocol.md, "Errors")."""
+"""Error replies of the line protocol (docs/protocol.md, "Errors")."""
 
 from __future__ import annotations
 

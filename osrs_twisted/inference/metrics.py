@@ -47,7 +47,7 @@ class Histogram:
             return None
         rank = q * self.count
         seen = 0
-        for bound, count in zip(self.bounds, self.counts):
+        for bound, count in zip(self.bounds, self.counts[: len(self.bounds)], strict=True):
             seen += count
             if seen >= rank:
                 return min(bound, self.maximum)

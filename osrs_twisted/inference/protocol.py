@@ -1,5 +1,5 @@
 """The BotScript line protocol: one JSON request per line, one reply line each,
-in request order even when the client pipelines (tcp-protocol.md)."""
+in request order even when the client pipelines (docs/protocol.md)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class InferenceProtocol(LineReceiver):
         assert self.transport is not None
         self.transport.registerProducer(self, True)  # type: ignore[attr-defined]
 
-    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:
+    def connectionLost(self, reason: Optional[Failure] = None) -> None:
         self.factory.metrics.connections -= 1
         self._replies.clear()
 
@@ -167,7 +167,9 @@ class InferenceFactory(Factory):
             return self._failed(Failure(), request_id)
         return None
 
-    def _reply(self, deliver: Callable[[bytes], None], request_id: Optional[RequestId], outcome: bytes | Failure) -> None:
+    def _reply(
+        self, deliver: Callable[[bytes], None], request_id: Optional[RequestId], outcome: bytes | Failure
+    ) -> None:
         if isinstance(outcome, Failure):
             deliver(self._failed(outcome, request_id))
         else:

@@ -1,4 +1,4 @@
-"""Strict parsing of one request line, on the reactor thread.
+"""Strict parsing of one request line, on the reactor thread (docs/protocol.md, "Requests").
 
 Everything that can be wrong with a request is found here, so a bad request
 never reaches the model thread: JSON, keys and types first, then the model's

@@ -95,6 +95,18 @@ class _Reader:
             return value
         return float(self.count(value, where, name))
 
+    def text(self, obj: Mapping[str, Any], key: str, where: str) -> str:
+        """A required string field."""
+        return self.typed(self.field(obj, key, where), str, where, repr(key))
+
+    def optional_count(self, obj: Mapping[str, Any], key: str, where: str) -> Optional[int]:
+        """A count that may be absent or null."""
+        return self.optional(self.count, obj.get(key), where, repr(key))
+
+    def side(self, obj: Mapping[str, Any], key: str, where: str) -> Optional[int]:
+        """A count whose key must be present, though its value may be null."""
+        return self.optional(self.count, self.field(obj, key, where), where, repr(key))
+
     def item_id(self, key: str, where: str) -> int:
         if not _ID_KEY.fullmatch(key):
             raise self.fail(where, f"item id key {_describe(key)} is not a decimal integer")
@@ -153,23 +165,17 @@ def parse_mapping(body: bytes) -> list[Item]:
             raise reader.fail(where, "duplicate id")
         seen.add(item_id)
 
-        def text(key: str) -> str:
-            return reader.typed(reader.field(entry, key, where), str, where, repr(key))
-
-        def optional_count(key: str) -> Optional[int]:
-            return reader.optional(reader.count, entry.get(key), where, repr(key))
-
         items.append(
             Item(
                 id=item_id,
-                name=text("name"),
-                examine=text("examine"),
+                name=reader.text(entry, "name", where),
+                examine=reader.text(entry, "examine", where),
                 members=reader.typed(reader.field(entry, "members", where), bool, where, "'members'"),
-                lowalch=optional_count("lowalch"),
-                highalch=optional_count("highalch"),
-                limit=optional_count("limit"),
-                value=optional_count("value"),
-                icon=text("icon"),
+                lowalch=reader.optional_count(entry, "lowalch", where),
+                highalch=reader.optional_count(entry, "highalch", where),
+                limit=reader.optional_count(entry, "limit", where),
+                value=reader.optional_count(entry, "value", where),
+                icon=reader.text(entry, "icon", where),
             )
         )
     return items
@@ -182,16 +188,13 @@ def parse_latest(body: bytes) -> list[LatestPrice]:
     for item_id, entry in reader.data_map(reader.decode(body)).items():
         where = f"item {item_id}"
 
-        def side(key: str) -> Optional[int]:
-            return reader.optional(reader.count, reader.field(entry, key, where), where, repr(key))
-
         prices.append(
             LatestPrice(
                 item_id=item_id,
-                high=side("high"),
-                high_time=side("highTime"),
-                low=side("low"),
-                low_time=side("lowTime"),
+                high=reader.side(entry, "high", where),
+                high_time=reader.side(entry, "highTime", where),
+                low=reader.side(entry, "low", where),
+                low_time=reader.side(entry, "lowTime", where),
             )
         )
     return prices

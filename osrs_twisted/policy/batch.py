@@ -9,7 +9,7 @@ since rows may send frames of different widths); a runner turns a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from typing import Any, Protocol
 
 import attrs
@@ -94,7 +94,7 @@ def _entropy(probs: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 def _split(flat: list[float], split: tuple[int, ...]) -> list[list[float]]:
     bounds = list(accumulate(split, initial=0))
-    return [flat[start:end] for start, end in zip(bounds, bounds[1:])]
+    return [flat[start:end] for start, end in pairwise(bounds)]
 
 
 class _Probs:
@@ -103,8 +103,8 @@ class _Probs:
 
     def __init__(self, probs: np.ndarray, head_sizes: tuple[int, ...]) -> None:
         bounds = list(accumulate(head_sizes, initial=0))
-        per_head = [probs[:, start:end].tolist() for start, end in zip(bounds, bounds[1:])]
-        self._by_head = [list(parts) for parts in zip(*per_head)]
+        per_head = [probs[:, start:end].tolist() for start, end in pairwise(bounds)]
+        self._by_head = [list(parts) for parts in zip(*per_head, strict=True)]
         self._probs = probs
         self._head_sizes = head_sizes
 

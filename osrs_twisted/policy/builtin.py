@@ -33,7 +33,7 @@ def _gated(gate: tuple[int, int], size: int) -> dict[int, dict[str, list[tuple[i
 
 
 def nhenv_dependencies() -> dict[int, dict[int, dict[str, list[tuple[int, int]]]]]:
-    """NhEnv's action dependency table (model-format.md), in checkpoint form."""
+    """NhEnv's action dependency table (docs/models.md), in checkpoint form."""
     table: dict[int, dict[int, dict[str, list[tuple[int, int]]]]] = {
         head: {} for head in range(len(NHENV_HEAD_SIZES))
     }
@@ -84,11 +84,13 @@ def synthetic_nhenv_checkpoint(
     for index, size in enumerate(NHENV_HEAD_SIZES):
         width = _add_mlp(state, rng, f"actor.heads.{index}.0", trunk_size + sum(NHENV_HEAD_SIZES[:index]), heads)
         _add_linear(state, rng, f"actor.heads.{index}.1", width, size)
-    _add_linear(state, rng, "critic.head", _add_mlp(state, rng, "critic.hidden", frames * NHENV_CRITIC_INPUT, critic), 1)
+    critic_width = _add_mlp(state, rng, "critic.hidden", frames * NHENV_CRITIC_INPUT, critic)
+    _add_linear(state, rng, "critic.head", critic_width, 1)
     extensions = []
     if winrate is not None:
         classifier: dict[str, np.ndarray] = {}
-        _add_linear(classifier, rng, "net.1", _add_mlp(classifier, rng, "net.0", frames * NHENV_ACTOR_INPUT, winrate), 2)
+        classifier_width = _add_mlp(classifier, rng, "net.0", frames * NHENV_ACTOR_INPUT, winrate)
+        _add_linear(classifier, rng, "net.1", classifier_width, 2)
         extensions.append(
             {
                 "name": "winrate",

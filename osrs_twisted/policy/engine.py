@@ -9,6 +9,7 @@ import numpy as np
 
 from osrs_twisted.policy.batch import Runner, assemble, replies
 from osrs_twisted.policy.builtin import NHENV_ACTOR_INPUT, NHENV_HEAD_SIZES
+from osrs_twisted.policy.errors import ModelLoadError
 from osrs_twisted.policy.model import PolicyDescription
 from osrs_twisted.policy.numpy_runner import NumpyRunner
 from osrs_twisted.policy.rows import InputSpec, PreparedRow
@@ -24,12 +25,18 @@ class Engine(Protocol):
 
 
 def make_runner(description: PolicyDescription, device: str) -> Runner:
-    """numpy on ``cpu`` (fastest there); torch on any other device (``cuda``, ``cuda:1``)."""
+    """numpy on ``cpu`` (fastest there, and torch is never imported); torch on
+    any other device (``cuda``, ``cuda:1``). A device torch cannot use is a
+    :class:`ModelLoadError`: torch says so with ``RuntimeError`` (an unknown
+    name) or ``AssertionError`` (CUDA on a build without it)."""
     if device == "cpu":
         return NumpyRunner(description)
     from osrs_twisted.policy.torch_runner import TorchRunner
 
-    return TorchRunner(description, device)
+    try:
+        return TorchRunner(description, device)
+    except (RuntimeError, AssertionError) as error:
+        raise ModelLoadError(f"cannot use device {device!r} ({error})") from None
 
 
 class PolicyEngine:

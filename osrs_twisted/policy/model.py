@@ -74,7 +74,7 @@ class ActionRule:
 
 @attrs.frozen(eq=False)
 class ObservationStats:
-    """Running mean/variance used to normalise observations (model-format.md step 2)."""
+    """Running mean/variance used to normalise observations (docs/models.md, "Normalisation")."""
 
     mean: np.ndarray
     var: np.ndarray

@@ -1,7 +1,7 @@
-"""The CPU path: model-format.md's arithmetic in float32 numpy, few calls per head.
+"""The CPU path: docs/models.md's arithmetic in float32 numpy, few calls per head.
 
-Per-call overhead dominates small batches and the 12 heads run one after the
-other, so work is moved to load time:
+It imports torch only for a model that uses GELU (numpy has no erf). Per-call overhead dominates small batches and the
+12 heads run one after the other, so work is moved to load time:
 
 * the trunk output and the normalised one-hots of chosen actions live in one
   buffer, so each head's first Linear is a single matmul over its prefix
@@ -18,7 +18,6 @@ from collections.abc import Callable
 
 import attrs
 import numpy as np
-import torch
 
 from osrs_twisted.policy.batch import Batch, ObsGroup, RunnerOutputs
 from osrs_twisted.policy.errors import ModelLoadError
@@ -32,16 +31,27 @@ def _relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, np.float32(0), out=x)
 
 
-def _gelu(x: np.ndarray) -> np.ndarray:
-    # The exact (erf) GELU as torch computes it; numpy has no erf.
-    return torch.nn.functional.gelu(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+def _gelu() -> ArrayFn:
+    """The exact (erf) GELU as torch computes it. torch is imported here, when
+    a GELU layer is built at load time, so ReLU and tanh models never pay for it."""
+    import torch
+
+    def gelu(x: np.ndarray) -> np.ndarray:
+        return torch.nn.functional.gelu(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+
+    return gelu
 
 
 def _identity(x: np.ndarray) -> np.ndarray:
     return x
 
 
-_ACTIVATION: dict[str | None, ArrayFn] = {"relu": _relu, "tanh": np.tanh, "gelu": _gelu, None: _identity}
+_ACTIVATION: dict[str | None, Callable[[], ArrayFn]] = {
+    "relu": lambda: _relu,
+    "tanh": lambda: np.tanh,
+    "gelu": _gelu,
+    None: lambda: _identity,
+}
 
 
 @attrs.frozen(eq=False)
@@ -58,8 +68,8 @@ class _Layer:
 
 def _layers(linears: tuple[Linear, ...], activations: tuple[str | None, ...]) -> tuple[_Layer, ...]:
     return tuple(
-        _Layer(np.ascontiguousarray(linear.weight.T), linear.bias, _ACTIVATION[activation])
-        for linear, activation in zip(linears, activations)
+        _Layer(np.ascontiguousarray(linear.weight.T), linear.bias, _ACTIVATION[activation]())
+        for linear, activation in zip(linears, activations, strict=True)
     )
 
 
@@ -102,12 +112,16 @@ def _dependency(rules: tuple[tuple[int, ActionRule], ...], sizes: tuple[int, ...
     by_action = dict(rules)
     rows = []
     for combination in itertools.product(*(range(sizes[other]) for other in heads)):
-        chosen = set(zip(heads, combination))
+        chosen = set(zip(heads, combination, strict=True))
         rows.append(
             [action not in by_action or _satisfied(by_action[action], chosen) for action in range(sizes[head])]
         )
-    strides = [int(np.prod([sizes[other] for other in heads[index + 1 :]], dtype=np.int64)) for index in range(len(heads))]
-    return _Dependency(heads=np.array(heads), strides=np.array(strides, dtype=np.int64), table=np.array(rows, dtype=bool))
+    strides = [
+        int(np.prod([sizes[other] for other in heads[index + 1 :]], dtype=np.int64)) for index in range(len(heads))
+    ]
+    return _Dependency(
+        heads=np.array(heads), strides=np.array(strides, dtype=np.int64), table=np.array(rows, dtype=bool)
+    )
 
 
 @attrs.frozen(eq=False)
@@ -197,7 +211,7 @@ class NumpyRunner:
                 features=slice(trunk + offset, trunk + offset + size),
                 onehots=_onehots(description, offset, size),
             )
-            for index, (head, offset, size) in enumerate(zip(description.heads, offsets, sizes))
+            for index, (head, offset, size) in enumerate(zip(description.heads, offsets, sizes, strict=True))
         )
         self._features_width = trunk + (description.action_count if description.autoregressive else 0)
 

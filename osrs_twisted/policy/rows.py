@@ -129,10 +129,14 @@ def _mask_problem(action_masks: object, total: int, model_name: str) -> tuple[np
     """The slow path: walk the masks to name what is wrong (or, for a
     list subclass, accept them)."""
     if not isinstance(action_masks, list):
-        raise PolicyInputError("actionMasks", f"actionMasks must be a list of lists of booleans, got {_describe(action_masks)}")
+        raise PolicyInputError(
+            "actionMasks", f"actionMasks must be a list of lists of booleans, got {_describe(action_masks)}"
+        )
     for index, head in enumerate(action_masks):
         if not isinstance(head, list):
-            raise PolicyInputError("actionMasks", f"actionMasks[{index}] must be a list of booleans, got {_describe(head)}")
+            raise PolicyInputError(
+                "actionMasks", f"actionMasks[{index}] must be a list of booleans, got {_describe(head)}"
+            )
         for position, value in enumerate(head):
             if value is not True and value is not False:
                 raise PolicyInputError(
@@ -166,7 +170,8 @@ def _deterministic_array(deterministic: object, heads: int, model_name: str) -> 
             )
         return np.array(deterministic, dtype=bool)
     raise PolicyInputError(
-        "deterministic", f"deterministic must be a boolean or a list of {heads} booleans, got {_describe(deterministic)}"
+        "deterministic",
+        f"deterministic must be a boolean or a list of {heads} booleans, got {_describe(deterministic)}",
     )
 
 

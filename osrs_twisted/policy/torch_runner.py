@@ -1,4 +1,4 @@
-"""The torch path (``--device cuda``): model-format.md's arithmetic written plainly.
+"""The torch path (``--device cuda``): docs/models.md's arithmetic written plainly.
 
 Each head's input is the trunk output concatenated with the normalised
 one-hots of earlier choices, as pvp-ml computes it; dependency masks come from
@@ -34,7 +34,7 @@ class _Net:
     def __init__(self, linears: tuple[Linear, ...], activations: tuple[str | None, ...], device: torch.device) -> None:
         self._steps = [
             (torch.tensor(linear.weight, device=device), torch.tensor(linear.bias, device=device), _ACTIVATION[act])
-            for linear, act in zip(linears, activations)
+            for linear, act in zip(linears, activations, strict=True)
         ]
 
     @classmethod
@@ -124,7 +124,8 @@ class TorchRunner:
         self._offsets = list(itertools.accumulate(sizes, initial=0))
         total = self._offsets[-1]
         self._rules = [
-            _rules(rules, self._offsets, size, total, dev) for rules, size in zip(description.dependencies, sizes)
+            _rules(rules, self._offsets, size, total, dev)
+            for rules, size in zip(description.dependencies, sizes, strict=True)
         ]
         if description.action_mean is not None and description.action_var is not None:
             self._action_mean = torch.tensor(description.action_mean, device=dev)

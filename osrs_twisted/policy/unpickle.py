@@ -1,7 +1,7 @@
 """Read a ``torch.save`` zip without executing anything from it.
 
 A model file is untrusted input. Its pickle may only name the globals that
-real pvp-ml checkpoints use (model-format.md); each is mapped to a harmless
+real pvp-ml checkpoints use (docs/models.md); each is mapped to a harmless
 stand-in here: pvp-ml classes become :class:`InertRecord`, tensors become
 :class:`StoredTensor` holding a float32 numpy array (whatever device they
 were saved on), and the few builtins are wrapped so that they only accept
@@ -163,7 +163,7 @@ def _rebuild_tensor(
     for extent in size:
         count *= extent
     if count:
-        last = offset + sum((extent - 1) * step for extent, step in zip(size, stride))
+        last = offset + sum((extent - 1) * step for extent, step in zip(size, stride, strict=True))
         if offset < 0 or last >= storage.shape[0]:
             raise pickle.UnpicklingError("a tensor reaches outside its storage")
     itemsize = storage.itemsize

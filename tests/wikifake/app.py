@@ -24,8 +24,8 @@ from twisted.web.resource import IResource
 from osrs_twisted.jobs.wiki import is_generic_user_agent
 from osrs_twisted.jobs.wiki_parse import STEP_SECONDS, check_timestep
 from osrs_twisted.records import TIMESTEPS, Timestep
-from osrs_twisted.wikifake.captures import JSON, Captures
-from osrs_twisted.wikifake.faults import Fault, FaultBoard
+from tests.wikifake.captures import JSON, Captures
+from tests.wikifake.faults import Fault, FaultBoard
 
 log = Logger()
 

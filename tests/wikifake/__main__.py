@@ -1,4 +1,4 @@
-"""Run the fake Wiki prices API on loopback: ``python -m osrs_twisted.wikifake``."""
+"""Run the fake Wiki prices API on loopback: ``python -m tests.wikifake``."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
 from twisted.python import usage
 from twisted.web.server import Site
 
-from osrs_twisted.wikifake.app import WikiFake
-from osrs_twisted.wikifake.captures import Captures
+from tests.wikifake.app import WikiFake
+from tests.wikifake.captures import Captures
 
 log = Logger()
 
