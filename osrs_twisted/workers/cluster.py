@@ -59,32 +59,20 @@ class WorkerState:
         return cls(**value)
 
 
-def _histogram_raw(histogram: Histogram) -> Any:
-    return {"counts": histogram.counts, "count": histogram.count, "total": histogram.total, "max": histogram.maximum}
-
-
 def _histogram(bounds: Sequence[float], raws: Sequence[Mapping[str, Any]]) -> Histogram:
     histogram = Histogram(bounds)
     for raw in raws:
         histogram.counts = [a + b for a, b in zip(histogram.counts, raw["counts"], strict=True)]
         histogram.count += raw["count"]
         histogram.total += raw["total"]
-        histogram.maximum = max(histogram.maximum, raw["max"])
+        histogram.maximum = max(histogram.maximum, raw["maximum"])
     return histogram
 
 
 def inference_raw(metrics: InferenceMetrics) -> Any:
-    """The counters as plain JSON, summable across processes."""
-    return {
-        "connections": metrics.connections,
-        "requests": metrics.requests,
-        "replies": metrics.replies,
-        "errors": dict(metrics.errors),
-        "queued": metrics.queued,
-        "max_queued": metrics.max_queued,
-        "batches": _histogram_raw(metrics.batches),
-        "latency_ms": _histogram_raw(metrics.latency_ms),
-    }
+    """The counters as plain JSON (every field, histograms whole), summable
+    across processes by :func:`summed_inference`."""
+    return attrs.asdict(metrics)
 
 
 def summed_inference(raws: Sequence[Mapping[str, Any]]) -> InferenceMetrics:
