@@ -1,11 +1,15 @@
 """Benchmark the TCP inference server beside the harness ceiling, in one run.
 
-Starts the real server (``twist osrs --tcp-only``) with a model file and the
-shared ``echo_server.py``, drives both with the shared ``loadgen.py`` and
-prints one JSON summary: medians over ``--repeats`` runs of each scenario,
-and the server's closed-loop throughput as a fraction of the echo ceiling.
+Starts the real server (``twist osrs --no-jobs``, ``--workers N``) with a
+model file and the shared ``echo_server.py``, drives both with the shared
+``loadgen.py`` (``--clients K`` load-generator processes at once, the
+connections split among them) and prints one JSON summary: medians over
+``--repeats`` runs of each scenario, the server's closed-loop throughput as
+a fraction of the echo ceiling, the server's CPU time per reply (user +
+system from ``/proc``, summed over the supervisor and its workers), and,
+with several workers, how the bots' connections spread over them.
 
-    .venv/bin/python bench/tcp.py --seconds 10 --repeats 3
+    .venv/bin/python bench/tcp.py --seconds 10 --repeats 3 --workers 2 --clients 2
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT.parent / "shared" / "tools"
@@ -62,12 +69,100 @@ def running(command: list[str], port: int, cwd: str) -> Iterator[subprocess.Pope
             process.kill()
 
 
-def loadgen(port: int, *args: str) -> dict[str, Any]:
+#: loadgen figures that add up over several load generators.
+ADDITIVE = ("conns", "requests", "errors", "missed_ticks", "req_per_s")
+
+
+def loadgen_process(port: int, *args: str) -> dict[str, Any]:
     output = subprocess.run(
         [sys.executable, str(TOOLS / "loadgen.py"), "--port", str(port), *args],
         check=True, capture_output=True, text=True,
     ).stdout
     return json.loads(output.strip().splitlines()[-1])
+
+
+def loadgen(port: int, conns: int, clients: int, *args: str) -> dict[str, Any]:
+    """``clients`` load generators at once sharing ``conns`` connections;
+    rates and counts add up, a latency is the worst client's."""
+    shares = [conns // clients + (1 if n < conns % clients else 0) for n in range(clients)]
+    with ThreadPoolExecutor(clients) as pool:
+        runs = list(pool.map(lambda share: loadgen_process(port, "--conns", str(share), *args), shares))
+    combined: dict[str, Any] = dict(runs[0])
+    for key in runs[0]:
+        values = [run[key] for run in runs if isinstance(run.get(key), (int, float))]
+        if values and key.endswith("_ms"):
+            combined[key] = max(values)
+        elif values and key in ADDITIVE:
+            combined[key] = round(sum(values), 3)
+    return combined
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    tree, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        tree.append(pid)
+        pending.extend(children.get(pid, []))
+    return tree
+
+
+def cpu_seconds(root: int) -> float:
+    """User + system CPU time of ``root`` and its descendants, now."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in process_tree(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def with_cpu(root: int, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``run()``'s figures plus the server's CPU microseconds per reply."""
+    before = cpu_seconds(root)
+    result = run()
+    used = cpu_seconds(root) - before
+    replies = result.get("requests") or 0
+    result["server_cpu_us_per_reply"] = round(used / replies * 1e6, 1) if replies else None
+    return result
+
+
+def worker_connections(http_port: int) -> list[int]:
+    """Each worker's open inference connections, from ``/health``."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/health", timeout=10) as response:
+        health = json.load(response)
+    workers = health["checks"].get("workers")
+    if workers is None:
+        return [health["checks"]["models"]["inference"]["connections"]]
+    return [worker.get("connections", 0) for worker in workers["workers"]]
+
+
+def spread_during(http_port: int, seconds: float, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``run()``'s figures plus the connection spread read ``seconds`` in."""
+    seen: list[list[int]] = []
+    timer = threading.Timer(seconds, lambda: seen.append(worker_connections(http_port)))
+    timer.start()
+    try:
+        result = run()
+    finally:
+        timer.cancel()
+    if seen:
+        counts = seen[0]
+        fair = sum(counts) / len(counts)
+        result["connections_per_worker"] = counts
+        result["max_over_fair_share"] = round(max(counts) / fair, 3) if fair else None
+    return result
 
 
 def median_of(runs: list[dict[str, Any]], key: str) -> Any:
@@ -76,7 +171,7 @@ def median_of(runs: list[dict[str, Any]], key: str) -> Any:
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    keys = ("req_per_s", "p50_ms", "p99_ms", "max_ms", "errors", "missed_ticks", "requests")
+    keys = ("req_per_s", "p50_ms", "p99_ms", "max_ms", "errors", "missed_ticks", "requests", "server_cpu_us_per_reply")
     return {key: median_of(runs, key) for key in keys if any(key in run for run in runs)}
 
 
@@ -88,32 +183,40 @@ def main() -> None:
     parser.add_argument("--conns", type=int, default=256)
     parser.add_argument("--bots", type=int, default=2000)
     parser.add_argument("--bot-seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes (--workers)")
+    parser.add_argument("--clients", type=int, default=1, help="load-generator processes at once")
     arguments = parser.parse_args()
 
     model_name = arguments.model.stem
-    server_port, echo_port = free_port(), free_port()
+    server_port, echo_port, http_port = free_port(), free_port(), free_port()
     seconds = str(arguments.seconds)
-    closed = ["--conns", str(arguments.conns), "--seconds", seconds, "--frames", "2"]
-    result: dict[str, Any] = {"model": model_name}
+    clients = arguments.clients
+    closed = ["--seconds", seconds, "--frames", "2"]
+    result: dict[str, Any] = {"model": model_name, "workers": arguments.workers, "clients": clients}
     with tempfile.TemporaryDirectory() as workdir:
         server = [
-            sys.executable, "-m", "twisted", "osrs", "--tcp-only", "--no-jobs", "--no-demo-model",
-            "--tcp", f"tcp:{server_port}:interface=127.0.0.1", "--model", str(arguments.model),
+            sys.executable, "-m", "twisted", "osrs", "--no-jobs", "--no-demo-model",
+            "--workers", str(arguments.workers), "--database", "sqlite:///bench.sqlite3",
+            "--tcp", f"tcp:{server_port}:interface=127.0.0.1", "--http", f"tcp:{http_port}:interface=127.0.0.1",
+            "--model", str(arguments.model),
         ]
         echo = [sys.executable, str(TOOLS / "echo_server.py"), str(echo_port)]
-        with running(server, server_port, workdir), running(echo, echo_port, workdir):
+        with running(server, server_port, workdir) as process, running(echo, echo_port, workdir):
+            wait_for_port(http_port, process)
+            pid = process.pid
             server_runs, echo_runs = [], []
             for _ in range(arguments.repeats):
-                echo_runs.append(loadgen(echo_port, *closed))
-                server_runs.append(loadgen(server_port, *closed, "--model", model_name))
+                echo_runs.append(loadgen(echo_port, arguments.conns, clients, *closed))
+                server_runs.append(with_cpu(pid, lambda: loadgen(
+                    server_port, arguments.conns, clients, *closed, "--model", model_name)))
             single = [
-                loadgen(server_port, "--conns", "1", "--seconds", seconds, "--frames", "2", "--model", model_name)
+                loadgen(server_port, 1, 1, "--seconds", seconds, "--frames", "2", "--model", model_name)
                 for _ in range(arguments.repeats)
             ]
-            bots = loadgen(
-                server_port, "--conns", str(arguments.bots), "--tick-ms", "600",
+            bots = spread_during(http_port, min(arguments.bot_seconds / 2, 5.0), lambda: with_cpu(pid, lambda: loadgen(
+                server_port, arguments.bots, clients, "--tick-ms", "600",
                 "--seconds", str(arguments.bot_seconds), "--frames", "2", "--model", model_name,
-            )
+            )))
     result["closed_loop"] = {"server": summarise(server_runs), "echo": summarise(echo_runs)}
     server_rate, echo_rate = result["closed_loop"]["server"]["req_per_s"], result["closed_loop"]["echo"]["req_per_s"]
     result["closed_loop"]["fraction_of_echo"] = round(server_rate / echo_rate, 3) if echo_rate else None

@@ -143,6 +143,9 @@ class Config:
     limits: LimitsConfig
     stop_budget: float = DEFAULT_STOP_BUDGET
     command: CommandConfig = CommandConfig()
+    #: Reactor processes serving the listeners; more than one makes this
+    #: process their supervisor (docs/operations.md, "Workers").
+    workers: int = 1
 
     @property
     def needs_store(self) -> bool:

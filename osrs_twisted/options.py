@@ -32,6 +32,7 @@ from osrs_twisted.config import (
 )
 from osrs_twisted.console.fleet import DEFAULT_GONE_AFTER, DEFAULT_LATE_AFTER
 from osrs_twisted.jobs.sync import DEFAULT_JOB_INTERVALS
+from osrs_twisted.workers.listeners import parse_listen_address
 
 DEFAULT_HTTP = "tcp:8080:interface=127.0.0.1"
 DEFAULT_TCP = "tcp:5555:interface=127.0.0.1"
@@ -68,6 +69,7 @@ _PARAMETER_VARIABLES: Mapping[str, str] = {
     "task-ttl": "OSRS_TASK_TTL",
     "console-late-after": "OSRS_CONSOLE_LATE_AFTER",
     "console-gone-after": "OSRS_CONSOLE_GONE_AFTER",
+    "workers": "OSRS_WORKERS",
 }
 
 #: Endpoint lists: option → (space-separated descriptions, a port number on loopback).
@@ -161,6 +163,16 @@ def _fleet_share(text: str) -> Fraction:
 _fleet_share.coerceDoc = "A number in (0, 1]."  # type: ignore[attr-defined]
 
 
+def _worker_count(text: str) -> int:
+    """``auto`` (one per CPU this process may run on) or a whole number of at least 1."""
+    if text.strip().lower() == "auto":
+        return len(os.sched_getaffinity(0))
+    return _positive_int("workers")(text)
+
+
+_worker_count.coerceDoc = "auto, or a whole number of at least 1."  # type: ignore[attr-defined]
+
+
 def _port_description(port: str, variable: str) -> str:
     if not port.isdigit():
         raise usage.UsageError(f"{variable} must be a port number, not {port!r}")
@@ -174,6 +186,13 @@ def _check_endpoint(option: str, description: str) -> None:
         endpoints.serverFromString(MemoryReactor(), description)
     except Exception as e:
         raise usage.UsageError(f"--{option} {description!r} is not a valid endpoint: {e}") from None
+
+
+def _check_shareable(option: str, description: str) -> None:
+    try:
+        parse_listen_address(description)
+    except ValueError as e:
+        raise usage.UsageError(f"--{option} {description!r}: {e}") from None
 
 
 def parse_job_interval(text: str) -> tuple[str, int]:
@@ -254,6 +273,7 @@ class Options(usage.Options):
          _positive_int("console-late-after")],
         ["console-gone-after", None, DEFAULT_GONE_AFTER, "The console shows a bot silent this many seconds as gone.",
          _positive_int("console-gone-after")],
+        ["workers", None, 1, "Reactor processes serving the listeners; auto: one per usable CPU.", _worker_count],
     ]
 
     def __init__(self, environ: Optional[Mapping[str, str]] = None) -> None:
@@ -308,8 +328,12 @@ class Options(usage.Options):
         for option in ("http", "tcp"):
             for description in self[option]:
                 _check_endpoint(option, description)
+                if self["workers"] > 1:
+                    _check_shareable(option, description)
         if self["metrics"] is not None:
             _check_endpoint("metrics", self["metrics"])
+            if self["workers"] > 1:
+                _check_shareable("metrics", self["metrics"])
         for path in self["model"]:
             if not Path(path).is_file():
                 raise usage.UsageError(f"--model {path}: no such file")
@@ -368,6 +392,7 @@ class Options(usage.Options):
                 fleet_share=self["fleet-share"],
                 task_ttl=self["task-ttl"],
             ),
+            workers=self["workers"],
         )
 
     def _apply_environment(self) -> None:
@@ -420,6 +445,8 @@ class Options(usage.Options):
     def _check_combinations(self) -> None:
         if self["http-only"] and self["tcp-only"]:
             raise usage.UsageError("--http-only and --tcp-only exclude each other")
+        if self["jobs-only"] and self["workers"] > 1:
+            raise usage.UsageError("--jobs-only runs in one process: it excludes --workers above 1")
         if self["jobs-only"]:
             for other in ("http-only", "tcp-only", "no-jobs"):
                 if self[other]:

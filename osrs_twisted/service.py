@@ -50,6 +50,7 @@ from osrs_twisted.telemetry import sources as metric_sources
 from osrs_twisted.telemetry.collector import service_registry
 from osrs_twisted.telemetry.recorders import HttpMetrics, RecentBots
 from osrs_twisted.telemetry.sources import MetricsSources
+from osrs_twisted.workers.listeners import Listen
 
 log = Logger()
 
@@ -257,6 +258,7 @@ def _add_tcp(
     health: HealthRegistry,
     served: ServedModels,
     models: ModelsConfig,
+    listen: Listen,
 ) -> tuple[ModelReloadService, InferenceMetrics]:
     pool = ModelPoolService(served, reactor, max_batch=limits.max_batch, warm_at_start=_takes_thread_calls(reactor))
     pool.setName("models")
@@ -271,6 +273,7 @@ def _add_tcp(
         max_inflight=limits.max_inflight,
         max_batch=limits.max_batch,
         max_queued=limits.max_queued,
+        listen=listen,
     )
     inference.setName("tcp")
     inference.setServiceParent(root)
@@ -313,6 +316,7 @@ def _add_http(
     jobs: Optional[JobScheduler],
     http_metrics: HttpMetrics,
     inference_metrics: Optional[InferenceMetrics],
+    listen: Listen,
 ) -> None:
     settings = HttpSettings(
         stale_after=config.http.stale_after,
@@ -363,30 +367,44 @@ def _add_http(
     ).resource()
     site = GatedFactory(ApiSite(resource, settings.max_body_bytes, reactor, http_metrics), gate)
     for description in config.listen.http:
-        strports.service(description, site, reactor=reactor).setServiceParent(http)
+        listen(description, site).setServiceParent(http)
     http.setServiceParent(root)
 
 
-def _add_metrics_listener(root: OsrsService, description: str, reactor: Any, http_metrics: HttpMetrics) -> None:
+def _add_metrics_listener(
+    root: OsrsService, description: str, reactor: Any, http_metrics: HttpMetrics, listen: Listen
+) -> None:
     """``--metrics``: a listener serving only ``/metrics``, not held by the
     start-up gate (so a scrape sees start-up too)."""
     site = ApiSite(MetricsApi(root.metrics_registry).resource(), 1024, reactor, http_metrics)
-    listener = strports.service(description, site, reactor=reactor)
+    listener = listen(description, site)
     listener.setName("metrics")
     listener.setServiceParent(root)
 
 
-def makeService(config: Config, reactor: Any = None) -> OsrsService:
-    """Build the ``osrs`` service tree from its configuration.
+def makeService(
+    config: Config,
+    reactor: Any = None,
+    listen: Optional[Listen] = None,
+    health: Optional[HealthRegistry] = None,
+) -> OsrsService:
+    """Build the ``osrs`` service tree of one process from its configuration.
 
     ``reactor`` defaults to the global one only here, at the edge; everything
     below receives it. It must provide time, threads and the listeners the
     endpoint descriptions name (a real reactor, or ``MemoryReactorClock``).
+    ``listen`` makes each listener (strports by default) and ``health``
+    collects the checks: a worker process passes its own (see
+    :mod:`osrs_twisted.workers`).
     """
     if reactor is None:
         from twisted.internet import reactor
+    if listen is None:
+        listen = partial(strports.service, reactor=reactor)
     mode = config.mode
     root = OsrsService(reactor, stop_budget=config.stop_budget)
+    if health is not None:
+        root.health = health
     health = root.health
     store_service = _add_store(root, config, reactor, health) if config.needs_store else None
     served = _load_models(config.models) if config.needs_models else None
@@ -395,7 +413,7 @@ def makeService(config: Config, reactor: Any = None) -> OsrsService:
     if mode.serves_tcp:
         assert served is not None
         reloader, inference_metrics = _add_tcp(
-            root, config.listen.tcp, config.limits, mode.serves_api, reactor, health, served, config.models
+            root, config.listen.tcp, config.limits, mode.serves_api, reactor, health, served, config.models, listen
         )
     elif served is not None:
         http_served = served
@@ -409,9 +427,12 @@ def makeService(config: Config, reactor: Any = None) -> OsrsService:
     if mode.listens_http or config.listen.metrics is not None:
         root.metric_sources.add(partial(metric_sources.http_families, http_metrics))
     if mode.listens_http:
-        _add_http(root, config, reactor, health, store_service, served, reloader, jobs, http_metrics, inference_metrics)
+        _add_http(
+            root, config, reactor, health, store_service, served, reloader, jobs, http_metrics, inference_metrics,
+            listen,
+        )
     if config.listen.metrics is not None:
-        _add_metrics_listener(root, config.listen.metrics, reactor, http_metrics)
+        _add_metrics_listener(root, config.listen.metrics, reactor, http_metrics, listen)
     if jobs is not None:
         jobs.setServiceParent(root)
     return root

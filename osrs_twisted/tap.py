@@ -8,10 +8,14 @@ from typing import Any
 
 from osrs_twisted import service
 from osrs_twisted.options import Options
+from osrs_twisted.workers.supervisor import makeSupervisor
 
 __all__ = ["Options", "makeService"]
 
 
 def makeService(options: Options, reactor: Any = None) -> service.OsrsService:
-    """twistd's entry point: the service for parsed ``options``."""
+    """twistd's entry point: the service for parsed ``options`` (with
+    ``--workers`` above 1, the supervisor of that many worker processes)."""
+    if options.config.workers > 1:
+        return makeSupervisor(options.config, reactor)
     return service.makeService(options.config, reactor)

@@ -68,6 +68,7 @@ DEFAULTS = {
     "task-ttl": 900,
     "console-late-after": 120,
     "console-gone-after": 600,
+    "workers": 1,
 }
 
 
@@ -99,7 +100,7 @@ class CommandLineTests(SynchronousTestCase):
             "--admin-token", "s3cret", "--max-line-bytes", "10", "--max-batch", "11",
             "--max-inflight", "12", "--max-queued", "13", "--max-body-bytes", "14",
             "--job-interval", "sync_latest=30", "--job-interval", "prune=0",
-            "--retention-days", "7", "--stale-after", "99",
+            "--retention-days", "7", "--stale-after", "99", "--workers", "3",
         ])
         expected = dict(DEFAULTS)
         expected.update({
@@ -108,7 +109,7 @@ class CommandLineTests(SynchronousTestCase):
             "wiki-url": "http://127.0.0.1:1/api", "wiki-user-agent": "me (a@b.c)",
             "admin-token": "s3cret", "max-line-bytes": 10, "max-batch": 11, "max-inflight": 12,
             "max-queued": 13, "max-body-bytes": 14, "retention-days": 7, "stale-after": 99,
-            "job-interval": {**DEFAULT_JOB_INTERVALS, "sync_latest": 30, "prune": 0},
+            "workers": 3, "job-interval": {**DEFAULT_JOB_INTERVALS, "sync_latest": 30, "prune": 0},
         })
         self.assertEqual(dict(options), expected)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from functools import partial
+from typing import Any, Callable, Optional, Sequence
 
 import attrs
 from twisted.application import strports
-from twisted.application.service import MultiService
+from twisted.application.service import IService, MultiService
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IProtocolFactory
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -25,7 +27,8 @@ log = Logger()
 class InferenceService(MultiService):
     """Listens on every ``--tcp`` endpoint; on stop, refuses new requests and
     lets queued ones finish within the time given (``drain_timeout`` seconds
-    for a plain ``stopService``)."""
+    for a plain ``stopService``). ``listen`` makes each listener (strports
+    by default; a worker process adopts its supervisor's sockets)."""
 
     def __init__(
         self,
@@ -37,6 +40,7 @@ class InferenceService(MultiService):
         max_batch: int,
         max_queued: int,
         drain_timeout: float = 10.0,
+        listen: Optional[Callable[[str, IProtocolFactory], IService]] = None,
     ) -> None:
         super().__init__()
         self.pool = pool
@@ -45,8 +49,10 @@ class InferenceService(MultiService):
         self.batcher = Batcher(pool.run_batch, reactor, self.metrics, max_batch, max_queued, pool.registry.get)
         self.factory = InferenceFactory(pool.registry, self.batcher, self.metrics, max_line_bytes, max_inflight)
         self.drain_timeout = drain_timeout
+        if listen is None:
+            listen = partial(strports.service, reactor=reactor)
         for description in endpoints:
-            strports.service(description, self.factory, reactor=reactor).setServiceParent(self)
+            listen(description, self.factory).setServiceParent(self)
 
     def check(self) -> Check:
         """The model pool's health, with the inference counters as figures."""

@@ -54,7 +54,7 @@ class MemoryRunner(SQLiteDatabase):
     def _transaction(self, op: Op[T], write: bool, flight: InFlight) -> tuple[T, list[str]]:
         assert self._connection is not None
         try:
-            outcome = run_op(self._connection.cursor(), op, write, flight)
+            outcome = run_op(self._connection.cursor(), op, write, flight, self.changes)
         except BaseException:
             self._connection.rollback()
             raise
