@@ -4,10 +4,10 @@ contract class in tests/test_store_contract.py)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
-from twisted.internet.defer import gatherResults
+from twisted.internet.defer import Deferred, gatherResults
 from twisted.trial.unittest import TestCase
 
 from osrs_twisted.market.actions import Action, ItemAmount, Requirements
@@ -16,6 +16,18 @@ from osrs_twisted.market.ledger import Trade, TradeConflict
 from osrs_twisted.store.interface import ActionExists, IStore, TradeReceipt
 
 BIG_PRICE = 2**40 + 11
+
+E = TypeVar("E", bound=Exception)
+
+
+async def failure_of(d: "Deferred[Any]", expected: type[E]) -> E:
+    """The error ``d`` fails with, which must be an ``expected``
+    (``assertFailure`` typed by the error, not by what ``d`` would have fired)."""
+    try:
+        result = await d
+    except expected as error:
+        return error
+    raise AssertionError(f"expected {expected.__name__}, got the result {result!r}")
 
 
 def action(name: str, input_id: int = 1753, output_id: int = 1745, per_hour: int = 1000, **changes: Any) -> Action:
@@ -65,7 +77,7 @@ class CommandStoreContract(_Mixin):
         other = await store.create_action(action("OTHER", params={"n": [1, "ü"]}), 11)
         self.assertEqual((tan.action, tan.updated_at), (action("TAN"), 10))
         self.assertGreater(other.id, tan.id)
-        error = await self.assertFailure(store.create_action(action("TAN", per_hour=5), 12), ActionExists)
+        error = await failure_of(store.create_action(action("TAN", per_hour=5), 12), ActionExists)
         self.assertEqual(error.name, "TAN")
         replaced = await store.replace_action(action("TAN", per_hour=5), 13)
         assert replaced is not None
@@ -103,7 +115,7 @@ class CommandStoreContract(_Mixin):
         store = await self.started()
         await store.record_trades([trade("t1")], 5)
         report = [trade("t0"), trade("t1", quantity=11, price=1)]
-        conflict = await self.assertFailure(store.record_trades(report, 6), TradeConflict)
+        conflict = await failure_of(store.record_trades(report, 6), TradeConflict)
         self.assertEqual(conflict.fields, ("quantity", "price"))
         self.assertEqual([t.trade_id for t in await store.account_buys("alice", 0)], ["t1"])
 

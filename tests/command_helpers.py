@@ -9,7 +9,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import attrs
 import orjson
-from treq.testing import StubTreq
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -20,7 +20,7 @@ from osrs_twisted.market.allocation import AllocatorConfig
 from osrs_twisted.market.catalog import COMMAND_TOPICS, Catalog, InitialActions
 from osrs_twisted.records import LatestPrice, PriceBucket
 from osrs_twisted.store.interface import IStore
-from tests.http_helpers import NOW, item, now_clock
+from tests.http_helpers import NOW, ApiClient, item, now_clock
 from tests.store_helpers import memory_store
 
 TOKEN = "s3cret"
@@ -94,6 +94,17 @@ def command_catalog(store: IStore, clock: Clock, actions: Sequence[Action] = ACT
     return Catalog(store, clock, topics=COMMAND_TOPICS, initial_actions=InitialActions(actions, replace=False))
 
 
+def start_command_catalog(
+    test: SynchronousTestCase, store: IStore, clock: Clock, actions: Sequence[Action] = ACTIONS
+) -> "Deferred[Catalog]":
+    """A started command catalog, stopped at cleanup; fires once its first
+    load was tried (at once on the in-memory store)."""
+    catalog = command_catalog(store, clock, actions)
+    catalog.startService()
+    test.addCleanup(catalog.stopService)
+    return catalog.whenLoaded().addCallback(lambda _: catalog)
+
+
 @attrs.define
 class Reply:
     code: int
@@ -111,12 +122,9 @@ class FleetClient:
         self.clock = now_clock()
         self.store = memory_store(self.clock)
         fill(test, self.store)
-        self.catalog = command_catalog(self.store, self.clock, actions)
-        self.catalog.startService()
-        test.addCleanup(self.catalog.stopService)
-        test.successResultOf(self.catalog.whenLoaded())
+        self.catalog = test.successResultOf(start_command_catalog(test, self.store, self.clock, actions))
         self.api = HttpApi(HealthRegistry(), self.clock, settings, store=self.store, catalog=self.catalog)
-        self.stub = StubTreq(self.api.resource())
+        self.client = ApiClient(self.api)
 
     def request(
         self, method: str, path: str, payload: Any = None, headers: Optional[Mapping[str, str]] = None,
@@ -127,12 +135,8 @@ class FleetClient:
         if gzipped and body is not None:
             body = gzip.compress(body)
             sent["Content-Encoding"] = "gzip"
-        d = self.stub.request(method, "http://osrs.test" + path, data=body, headers=sent)
-        self.stub.flush()
-        response = self.test.successResultOf(d)
-        content = self.stub.content(response)
-        self.stub.flush()
-        return Reply(response.code, orjson.loads(self.test.successResultOf(content)), response.headers)
+        reply = self.client.request(method, path, body, sent)
+        return Reply(reply.code, reply.json, reply.headers)
 
     def get(self, path: str, headers: Optional[Mapping[str, str]] = None) -> Reply:
         return self.request("GET", path, headers=headers)

@@ -278,8 +278,13 @@ async def serve_api(
     loopback port of the real reactor; port and pool closed at cleanup."""
     clock = clock or now_clock()
     catalog = await start_catalog(test, store, clock)
-    api = HttpApi(HealthRegistry(), clock, settings, store=store, catalog=catalog)
-    port = listen(test, ApiSite(api.resource(), settings.max_body_bytes))
+    return serve(test, HttpApi(HealthRegistry(), clock, settings, store=store, catalog=catalog))
+
+
+def serve(test: SynchronousTestCase, api: HttpApi) -> LoopbackClient:
+    """``api`` listening on an ephemeral loopback port of the real reactor;
+    port and pool closed at cleanup."""
+    port = listen(test, ApiSite(api.resource(), api.settings.max_body_bytes))
     pool = HTTPConnectionPool(reactor)
     test.addCleanup(pool.closeCachedConnections)
     return LoopbackClient(api, f"http://127.0.0.1:{port}", pool)
