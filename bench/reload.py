@@ -4,10 +4,12 @@ Runs the real model pool and reloader on the reactor, with a probe that a
 ``LoopingCall`` fires every millisecond, and reloads the models directory
 ``--reloads`` times: each reload adds a copy of the model under a new name
 and removes the previous copy, so each one reads, hashes, loads, validates,
-builds and warms a whole checkpoint. Prints one JSON object: the largest gap
-between two probe ticks during the reloads (the stall a bot would feel; the
-target is at most 5 ms), its p99, the same figures for an idle stretch of
-equal length, and the mean reload time.
+builds and warms a whole checkpoint. The files are copied on a thread, as an
+operator's deploy would from its own process, so the copy is not timed as a
+stall. Prints one JSON object: the largest gap between two probe ticks during
+the reloads and that gap less the probe's 1 ms interval (the stall a bot
+would feel; the target is at most 5 ms), its p99, the same figures for an
+idle stretch of equal length, and the mean reload time.
 
     .venv/bin/python bench/reload.py --reloads 20
 """
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet import reactor as global_reactor
-from twisted.internet import task
+from twisted.internet import task, threads
 from twisted.internet.defer import Deferred, ensureDeferred
 
 from osrs_twisted.inference.pool import ModelPoolService
@@ -68,9 +70,18 @@ def _figures(gaps: list[float]) -> dict[str, float]:
     ordered = sorted(gaps)
     return {
         "maxGapMs": round(ordered[-1] * 1000, 3),
+        # the reactor was late by the gap less the probe's own interval
+        "maxStallMs": round((ordered[-1] - PROBE_INTERVAL) * 1000, 3),
         "p99GapMs": round(ordered[int(0.99 * (len(ordered) - 1))] * 1000, 3),
         "ticks": len(ordered),
     }
+
+
+def _replace_copy(model: Path, directory: Path, index: int) -> None:
+    """What an operator's deploy does to the directory, in its own thread (as it
+    would be in its own process): the copy must not be timed as a reactor stall."""
+    (directory / f"copy{index - 1}.zip").unlink()
+    shutil.copy(model, directory / f"copy{index}.zip")
 
 
 def _sleep(seconds: float) -> "Deferred[None]":
@@ -92,8 +103,7 @@ async def measure(model: Path, reloads: int, max_batch: int) -> dict[str, Any]:
         probe.start()
         started = time.perf_counter()
         for index in range(1, reloads + 1):
-            (directory / f"copy{index - 1}.zip").unlink()
-            shutil.copy(model, directory / f"copy{index}.zip")
+            await threads.deferToThread(_replace_copy, model, directory, index)
             began = time.perf_counter()
             result = await reloader.reload("api")
             durations.append(time.perf_counter() - began)
