@@ -7,9 +7,13 @@ connections split among them) and prints one JSON summary: medians over
 ``--repeats`` runs of each scenario, the server's closed-loop throughput as
 a fraction of the echo ceiling, the server's CPU time per reply (user +
 system from ``/proc``, summed over the supervisor and its workers), and,
-with several workers, how the bots' connections spread over them.
+with several workers, how the bots' connections spread over them. With
+``--baseline TREE`` (a checkout of an earlier commit) that tree's server runs
+too and the closed-loop runs alternate between the two, so both are measured
+under the same noise.
 
     .venv/bin/python bench/tcp.py --seconds 10 --repeats 3 --workers 2 --clients 2
+    git worktree add --detach ../base cd7d9db && .venv/bin/python bench/tcp.py --baseline ../base
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -56,8 +60,10 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 
 @contextmanager
-def running(command: list[str], port: int, cwd: str) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def running(
+    command: list[str], port: int, cwd: str, env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port, process)
         yield process
@@ -175,9 +181,32 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {key: median_of(runs, key) for key in keys if any(key in run for run in runs)}
 
 
+def write_release_size(path: Path) -> Path:
+    """A checkpoint shaped like pvp-ml's released models (2 frames, as the load generator sends)."""
+    sys.path.insert(0, str(ROOT))
+    from osrs_twisted.policy.builtin import synthetic_nhenv_checkpoint
+    from tests.policy_helpers import save_checkpoint
+
+    checkpoint = synthetic_nhenv_checkpoint(seed=1, frames=2, trunk=(512, 512), heads=(128, 128), critic=(512, 512))
+    return save_checkpoint(path, checkpoint)
+
+
+def baseline_server(tree: Path, port: int, model: Path) -> list[str]:
+    """The earlier commit's server, one process, TCP only (its options predate ``--workers``)."""
+    return [
+        sys.executable, "-m", "twisted", "osrs", "--no-jobs", "--no-demo-model", "--tcp-only",
+        "--database", "sqlite:///baseline.sqlite3", "--tcp", f"tcp:{port}:interface=127.0.0.1",
+        "--model", str(model),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument(
+        "--release-size", action="store_true",
+        help="serve a synthetic policy the size of pvp-ml's released models (actor 2x512, heads 2x128) instead",
+    )
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--conns", type=int, default=256)
@@ -185,15 +214,22 @@ def main() -> None:
     parser.add_argument("--bot-seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=1, help="server worker processes (--workers)")
     parser.add_argument("--clients", type=int, default=1, help="load-generator processes at once")
+    parser.add_argument(
+        "--baseline", type=Path,
+        help="a checkout of an earlier commit (e.g. a git worktree): its server runs one process beside this one "
+        "and the closed-loop runs alternate between them",
+    )
     arguments = parser.parse_args()
 
-    model_name = arguments.model.stem
-    server_port, echo_port, http_port = free_port(), free_port(), free_port()
+    server_port, echo_port, http_port, baseline_port = free_port(), free_port(), free_port(), free_port()
     seconds = str(arguments.seconds)
     clients = arguments.clients
     closed = ["--seconds", seconds, "--frames", "2"]
-    result: dict[str, Any] = {"model": model_name, "workers": arguments.workers, "clients": clients}
     with tempfile.TemporaryDirectory() as workdir:
+        if arguments.release_size:
+            arguments.model = write_release_size(Path(workdir) / "release-size.zip")
+        model_name = arguments.model.stem
+        result: dict[str, Any] = {"model": model_name, "workers": arguments.workers, "clients": clients}
         server = [
             sys.executable, "-m", "twisted", "osrs", "--no-jobs", "--no-demo-model",
             "--workers", str(arguments.workers), "--database", "sqlite:///bench.sqlite3",
@@ -201,14 +237,26 @@ def main() -> None:
             "--model", str(arguments.model),
         ]
         echo = [sys.executable, str(TOOLS / "echo_server.py"), str(echo_port)]
-        with running(server, server_port, workdir) as process, running(echo, echo_port, workdir):
+        with ExitStack() as stack:
+            process = stack.enter_context(running(server, server_port, workdir))
+            stack.enter_context(running(echo, echo_port, workdir))
             wait_for_port(http_port, process)
+            baseline: subprocess.Popen[bytes] | None = None
+            if arguments.baseline:
+                baseline = stack.enter_context(running(
+                    baseline_server(arguments.baseline, baseline_port, arguments.model), baseline_port, workdir,
+                    env={**os.environ, "PYTHONPATH": str(arguments.baseline.resolve())},
+                ))
             pid = process.pid
-            server_runs, echo_runs = [], []
+            server_runs, echo_runs, baseline_runs = [], [], []
             for _ in range(arguments.repeats):
                 echo_runs.append(loadgen(echo_port, arguments.conns, clients, *closed))
                 server_runs.append(with_cpu(pid, lambda: loadgen(
                     server_port, arguments.conns, clients, *closed, "--model", model_name)))
+                if baseline is not None:
+                    baseline_pid = baseline.pid
+                    baseline_runs.append(with_cpu(baseline_pid, lambda: loadgen(
+                        baseline_port, arguments.conns, clients, *closed, "--model", model_name)))
             single = [
                 loadgen(server_port, 1, 1, "--seconds", seconds, "--frames", "2", "--model", model_name)
                 for _ in range(arguments.repeats)
@@ -221,6 +269,11 @@ def main() -> None:
     server_rate, echo_rate = result["closed_loop"]["server"]["req_per_s"], result["closed_loop"]["echo"]["req_per_s"]
     result["closed_loop"]["fraction_of_echo"] = round(server_rate / echo_rate, 3) if echo_rate else None
     result["closed_loop"]["runs"] = {"server": server_runs, "echo": echo_runs}
+    if baseline_runs:
+        baseline_rate = median_of(baseline_runs, "req_per_s")
+        result["closed_loop"]["baseline"] = {"tree": str(arguments.baseline), **summarise(baseline_runs)}
+        result["closed_loop"]["vs_baseline"] = round(server_rate / baseline_rate, 3) if baseline_rate else None
+        result["closed_loop"]["runs"]["baseline"] = baseline_runs
     result["single_connection"] = summarise(single)
     result["bots"] = bots
     json.dump(result, sys.stdout, indent=2)
