@@ -10,7 +10,8 @@ system from ``/proc``, summed over the supervisor and its workers), and,
 with several workers, how the bots' connections spread over them. With
 ``--baseline TREE`` (a checkout of an earlier commit) that tree's server runs
 too and the closed-loop runs alternate between the two, so both are measured
-under the same noise.
+under the same noise; ``--console`` alternates them with the console's
+overview page open in headless Chromium and closed.
 
     .venv/bin/python bench/tcp.py --seconds 10 --repeats 3 --workers 2 --clients 2
     git worktree add --detach ../base cd7d9db && .venv/bin/python bench/tcp.py --baseline ../base
@@ -181,6 +182,20 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {key: median_of(runs, key) for key in keys if any(key in run for run in runs)}
 
 
+@contextmanager
+def console_browser(profile: Path) -> Iterator[Any]:
+    """Headless Chromium (Debian's, through selenium), on a blank page until told otherwise."""
+    sys.path.insert(0, str(ROOT))
+    from tests.browser import start_browser
+
+    driver = start_browser(profile / "chromium")
+    try:
+        driver.get("about:blank")
+        yield driver
+    finally:
+        driver.quit()
+
+
 def write_release_size(path: Path) -> Path:
     """A checkpoint shaped like pvp-ml's released models (2 frames, as the load generator sends)."""
     sys.path.insert(0, str(ROOT))
@@ -219,6 +234,11 @@ def main() -> None:
         help="a checkout of an earlier commit (e.g. a git worktree): its server runs one process beside this one "
         "and the closed-loop runs alternate between them",
     )
+    parser.add_argument(
+        "--console", action="store_true",
+        help="alternate closed-loop runs with the console's overview page open in headless Chromium "
+        "(refreshing every second) and closed",
+    )
     arguments = parser.parse_args()
 
     server_port, echo_port, http_port, baseline_port = free_port(), free_port(), free_port(), free_port()
@@ -248,11 +268,17 @@ def main() -> None:
                     env={**os.environ, "PYTHONPATH": str(arguments.baseline.resolve())},
                 ))
             pid = process.pid
-            server_runs, echo_runs, baseline_runs = [], [], []
+            server_runs, echo_runs, baseline_runs, console_runs = [], [], [], []
+            console = stack.enter_context(console_browser(Path(workdir))) if arguments.console else None
             for _ in range(arguments.repeats):
                 echo_runs.append(loadgen(echo_port, arguments.conns, clients, *closed))
                 server_runs.append(with_cpu(pid, lambda: loadgen(
                     server_port, arguments.conns, clients, *closed, "--model", model_name)))
+                if console is not None:
+                    console.get(f"http://127.0.0.1:{http_port}/ui/index.html?refresh=1")
+                    console_runs.append(with_cpu(pid, lambda: loadgen(
+                        server_port, arguments.conns, clients, *closed, "--model", model_name)))
+                    console.get("about:blank")
                 if baseline is not None:
                     baseline_pid = baseline.pid
                     baseline_runs.append(with_cpu(baseline_pid, lambda: loadgen(
@@ -269,6 +295,11 @@ def main() -> None:
     server_rate, echo_rate = result["closed_loop"]["server"]["req_per_s"], result["closed_loop"]["echo"]["req_per_s"]
     result["closed_loop"]["fraction_of_echo"] = round(server_rate / echo_rate, 3) if echo_rate else None
     result["closed_loop"]["runs"] = {"server": server_runs, "echo": echo_runs}
+    if console_runs:
+        console_rate = median_of(console_runs, "req_per_s")
+        result["closed_loop"]["console_open"] = summarise(console_runs)
+        result["closed_loop"]["console_open_vs_closed"] = round(console_rate / server_rate, 3) if server_rate else None
+        result["closed_loop"]["runs"]["console_open"] = console_runs
     if baseline_runs:
         baseline_rate = median_of(baseline_runs, "req_per_s")
         result["closed_loop"]["baseline"] = {"tree": str(arguments.baseline), **summarise(baseline_runs)}
