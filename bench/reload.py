@@ -30,6 +30,8 @@ from twisted.internet import reactor as global_reactor
 from twisted.internet import task, threads
 from twisted.internet.defer import Deferred, ensureDeferred
 
+import osrs_twisted.service  # noqa: F401  (the whole server's modules: a heap the size of the server's)
+from osrs_twisted.heap import freeze_long_lived
 from osrs_twisted.inference.pool import ModelPoolService
 from osrs_twisted.inference.reload import ModelReloadService
 from osrs_twisted.policy import load_registry
@@ -98,6 +100,7 @@ async def measure(model: Path, reloads: int, max_batch: int) -> dict[str, Any]:
         reloader.setServiceParent(pool)
         pool.startService()
         await pool.whenReady()
+        freeze_long_lived(collect=True)  # as the server does once it has started
         probe = Probe()
         durations = []
         probe.start()

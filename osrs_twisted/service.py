@@ -26,6 +26,7 @@ from osrs_twisted.console.history import HistorySampler
 from osrs_twisted.console.pages import with_console
 from osrs_twisted.gate import GatedFactory, StartGate
 from osrs_twisted.health import Check, CheckFunction, HealthRegistry
+from osrs_twisted.heap import freeze_long_lived
 from osrs_twisted.http.api import HealthApi, HttpApi, HttpSettings, MetricsApi
 from osrs_twisted.http.site import ApiSite
 from osrs_twisted.inference.metrics import InferenceMetrics
@@ -101,6 +102,9 @@ class OsrsService(MultiService):
     def startService(self) -> None:
         if not self._bound:
             self.privilegedStartService()
+        # The models and every module are loaded: they live as long as the
+        # process, so later full collections need not walk them.
+        freeze_long_lived(collect=True)
         super().startService()
 
     def stopService(self) -> "Deferred[None]":

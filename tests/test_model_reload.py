@@ -3,6 +3,7 @@ keeps the version serving; reloads coalesce; the poll; warm-up before the swap."
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 from typing import Any, Iterable
@@ -160,6 +161,18 @@ class ReloadServiceTests(SynchronousTestCase):
         document = models_json(models.served)
         self.assertEqual(document["models"][-1]["sha256"], file_sha256(models.directory / "a.zip"))
         self.assertEqual(document["lastReload"]["replaced"], ["a"])
+
+    def test_the_swapped_in_version_leaves_the_collectors_generations(self) -> None:
+        models = Models(self, "a.zip")
+        service, loader, _ = self.service(models)
+        write_synthetic(models.directory / "a.zip", seed=5)
+        d = service.reload("http")
+        loader.run_all()
+        self.result(d)
+        new = models.served.get("a")
+        self.assertTrue(gc.is_tracked(new))
+        # frozen objects are in no generation: the collector no longer walks them
+        self.assertFalse(any(obj is new for generation in (0, 1, 2) for obj in gc.get_objects(generation)))
 
     def test_a_corrupt_replacement_keeps_the_old_version_and_is_reported(self) -> None:
         models = Models(self, "a.zip")

@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
+from osrs_twisted.heap import freeze_long_lived
 from osrs_twisted.policy import LoadedModel
 from osrs_twisted.policy.reload import (
     Fingerprint,
@@ -162,6 +163,7 @@ class ModelReloadService(Service):
             sys.setswitchinterval(switch_interval)
         result = plan.result(trigger, started_at, self.reactor.seconds())
         self.served.swap(plan, result)
+        freeze_long_lived()  # the new versions live long; no full pass (it would stall)
         self._report(result)
         return result
 
